@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up Raqib on this machine (a virtualenv in .venv) and run one job:
+#   bash deploy/local.sh demo    the whole pipeline on the local stand-ins, seeds replayed, alerts shown
+#   bash deploy/local.sh dev     the same, kept running until Ctrl-C
+#   bash deploy/local.sh test    lint, type-check and the whole test suite
+#   bash deploy/local.sh bench   the benchmarks
+# Needs only Python 3.11+, pip and (for the venv module on Debian) apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+job="${1:-demo}"
+shift || true
+PYTHON="${PYTHON:-python3}"
+VENV="${RAQIB_VENV:-.venv}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    # Debian ships the venv module separately.
+    echo "installing python3-venv with apt" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+fi
+
+extras="local"
+case "$job" in test|bench) extras="dev" ;; esac
+stamp="$VENV/.raqib-installed-$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+  touch "$stamp"
+fi
+
+case "$job" in
+  demo) exec "$VENV/bin/raqib" demo "$@" ;;
+  dev) exec "$VENV/bin/raqib" dev "$@" ;;
+  test)
+    "$VENV/bin/ruff" check services schemas tests benchmarks
+    "$VENV/bin/mypy" services schemas
+    exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    ;;
+  bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
+  *) echo "usage: bash deploy/local.sh [demo|dev|test|bench]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,155 @@
+"""Event contracts shared by every Raqib service.
+
+Each event carries a ``schema_version``; a consumer that sees a version it does not know
+rejects the message to its dead-letter topic instead of guessing. The JSON Schemas under
+``schemas/json/`` are generated from these models (``raqib schemas export``) and a test
+fails when they drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+
+ArticleId = str  # 16 lowercase hex characters, see ``article_id``
+
+
+def article_id(identity: str) -> ArticleId:
+    """Stable article id: the first 16 hex digits of SHA-256 over the article's identity.
+
+    The identity is the canonical URL for fetched articles, or ``source + "\\n" + text``
+    for replayed text that has no URL, so a replay or a re-fetch yields the same id.
+    """
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the article text, used to spot one story syndicated under two URLs."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    # Unknown fields are an error: a producer that adds one must bump the schema first.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RawArticle(_Event):
+    """An article as the fetcher (or replay) saw it, before any tagging."""
+
+    schema_version: Literal[1] = 1
+    id: ArticleId = Field(pattern=r"^[0-9a-f]{16}$")
+    url: AnyHttpUrl | None = None
+    source: str = Field(min_length=1, description="Publication name, e.g. 'DW Arabic'.")
+    feed: str | None = Field(default=None, description="Feed name or URL it came from.")
+    title: str
+    text: str
+    html: str | None = None
+    language: str = Field(default="ar", pattern=r"^[a-z]{2,3}$")
+    published_at: AwareDatetime | None = None
+    fetched_at: AwareDatetime
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class EntityType(StrEnum):
+    PERSON = "person"
+    ARMED_GROUP = "armed-group"
+    GOVERNMENT = "government"
+    ORGANIZATION = "organization"
+    COUNTRY = "country"
+    CITY = "city"
+    FACILITY = "facility"
+
+
+class Mention(_Event):
+    """One occurrence of an entity: where it is in the original text and why it counted."""
+
+    start: int = Field(ge=0, description="Offset of the first character in the original text.")
+    end: int = Field(ge=0, description="Offset after the last character (Python slice end).")
+    text: str = Field(description="The original text at [start, end).")
+    alias: str = Field(description="The knowledge-base alias that matched.")
+    rule: str = Field(description="The rule that accepted it, e.g. 'unambiguous-alias'.")
+    field: Literal["title", "text"] = "text"
+
+
+class Entity(_Event):
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    name: str
+    type: EntityType
+    mentions: list[Mention]
+
+
+class Topic(_Event):
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    evidence: list[str] = Field(description="The normalised terms that decided the topic.")
+
+
+class EnrichedArticle(RawArticle):
+    """A RawArticle with its actors and topics, and the versions that produced them."""
+
+    schema_version: Literal[1] = 1
+    entities: list[Entity]
+    topics: list[Topic]
+    normalized_title: str
+    knowledge_base_version: str
+    tagger_version: str
+    enriched_at: AwareDatetime
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Delivery(_Event):
+    channel: str = Field(description="Channel name from the rules file, e.g. 'analysts-email'.")
+    kind: Literal["email", "webhook"]
+    status: DeliveryStatus
+    attempts: int = Field(ge=0)
+    last_error: str | None = None
+    delivered_at: AwareDatetime | None = None
+
+
+class AlertRule(_Event):
+    id: str
+    name: str
+
+
+class ArticleSummary(_Event):
+    id: ArticleId
+    title: str
+    url: AnyHttpUrl | None = None
+    source: str
+    published_at: AwareDatetime | None = None
+    snippet: str = Field(description="The sentences around the first mentions.")
+
+
+class Alert(_Event):
+    schema_version: Literal[1] = 1
+    id: str = Field(pattern=r"^[0-9a-f]{16}$", description="alert_id(rule id, article id)")
+    rule: AlertRule
+    entities: list[str] = Field(description="Ids of the matched actors.")
+    topics: list[str] = Field(description="Ids of the matched topics.")
+    article: ArticleSummary
+    created_at: AwareDatetime
+    deliveries: list[Delivery]
+
+
+def alert_id(rule_id: str, article: ArticleId) -> str:
+    """Deterministic alert id, so a replayed article never raises a second alert."""
+    return hashlib.sha256(f"{rule_id}\n{article}".encode()).hexdigest()[:16]
+
+
+EVENTS: dict[str, type[BaseModel]] = {
+    "raw-article": RawArticle,
+    "enriched-article": EnrichedArticle,
+    "alert": Alert,
+}

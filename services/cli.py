@@ -1,0 +1,150 @@
+"""``raqib``: the one command line for every entry point (contracts in DESIGN.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="raqib",
+    help="Raqib (رقيب): news monitoring for Libya's armed actors.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schemas_app = typer.Typer(help="The event contracts' JSON Schemas.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+
+# The repository's fixtures, wherever the command is started from.
+DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+class Service(StrEnum):
+    fetcher = "fetcher"
+    enrichment = "enrichment"
+    indexer = "indexer"
+    alerting = "alerting"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"raqib: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def tag(
+    files: Annotated[list[str], typer.Argument(help="UTF-8 text files; '-' reads stdin.")],
+    knowledge_base: Annotated[
+        Path | None, typer.Option(help="Knowledge-base YAML (default: the packaged one).")
+    ] = None,
+) -> None:
+    """Tag text files with actors and topics, no server needed; one JSON line per file."""
+    from services.enrichment.core import InvalidText, Tagger, load_knowledge_base
+
+    tagger = Tagger(load_knowledge_base(knowledge_base))
+    failed = False
+    for name in files:
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+            result = tagger.tag("", data.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, InvalidText) as error:
+            typer.echo(f"raqib tag: {name}: {error}", err=True)
+            failed = True
+            continue
+        line = {
+            "path": name,
+            "entities": [e.model_dump(mode="json") for e in result.entities],
+            "topics": [t.model_dump(mode="json") for t in result.topics],
+        }
+        typer.echo(json.dumps(line, ensure_ascii=False))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    directory: Annotated[Path, typer.Argument(help="Folder of NAME.txt (+ NAME.json).")] = (
+        DEFAULT_SEEDS
+    ),
+) -> None:
+    """Publish the fixture articles to articles.raw (ids are stable across replays)."""
+    from rich.console import Console
+
+    from services.common.errors import ConfigError
+    from services.common.settings import KafkaSettings
+    from services.replay.publish import replay as publish_fixtures
+
+    console = Console(stderr=True)
+    try:
+        articles = asyncio.run(
+            publish_fixtures(
+                directory,
+                KafkaSettings(),
+                on_published=lambda path, a: console.print(f"published {path.name} → {a.id}"),
+            )
+        )
+    except ConfigError as error:
+        _fail(str(error))
+    typer.echo(json.dumps({"published": len(articles), "ids": [a.id for a in articles]}))
+
+
+@app.command()
+def run(service: Annotated[Service, typer.Argument(help="The service to run.")]) -> None:
+    """Run one service until SIGINT/SIGTERM."""
+    from prometheus_client import start_http_server
+
+    from services.common.logs import configure_logging
+    from services.common.settings import ObservabilitySettings
+
+    observability = ObservabilitySettings()
+    configure_logging(service.value, observability.log_level)
+    if observability.metrics_port:
+        start_http_server(observability.metrics_port, addr="0.0.0.0")  # noqa: S104
+    module: Any = importlib.import_module(f"services.{service.value}.app")
+    asyncio.run(module.build_app().run())
+
+
+@app.command()
+def demo(
+    seeds: Annotated[Path, typer.Option(help="Fixture folder to replay.")] = DEFAULT_SEEDS,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 180.0,
+) -> None:
+    """The whole system on this machine: replay the seeds, show articles and alerts, exit."""
+    from services.devstack.stack import run_local
+
+    summary, complete = run_local(seeds, keep_running=False, timeout=timeout)
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+    if not complete:
+        _fail("the pipeline did not process every seed in time; see the service logs", 1)
+
+
+@app.command()
+def dev(
+    seeds: Annotated[Path, typer.Option(help="Fixture folder to replay.")] = DEFAULT_SEEDS,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the replay.")] = 180.0,
+) -> None:
+    """Like demo, then keep everything running until Ctrl-C, and stop what it started."""
+    from services.devstack.stack import run_local
+
+    # Prints the summary line once the replay is through, then blocks until Ctrl-C.
+    run_local(seeds, keep_running=True, timeout=timeout)
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Write schemas/json/*.schema.json from the pydantic models."""
+    from schemas.export import export_schemas
+
+    for path in export_schemas():
+        typer.echo(str(path))
+
+
+if __name__ == "__main__":
+    app()

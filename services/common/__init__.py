@@ -1,0 +1,1 @@
+"""Wiring shared by the services: settings groups, JSON logs, Kafka plumbing, errors."""

@@ -1,0 +1,175 @@
+"""Kafka plumbing every stage shares: topic names, topic creation, the broker, dead letters.
+
+Delivery is at-least-once: subscribers use ``AckPolicy.NACK_ON_ERROR``, so an offset is
+committed only after the handler returned (its effect done). ``DeadLetterMiddleware`` turns a
+permanent failure into a dead-letter record and lets the offset advance; a transient failure is
+re-raised after a backoff, the offset is not committed and the message is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from services.common.errors import PermanentError
+from services.common.settings import KafkaSettings
+
+ARTICLES_RAW = "articles.raw"
+ARTICLES_ENRICHED = "articles.enriched"
+ALERTS = "alerts"
+
+
+def dead_letter_topic(stage: str) -> str:
+    """One dead-letter topic per stage, e.g. ``enrichment.dlq``."""
+    return f"{stage}.dlq"
+
+
+MESSAGES = Counter(
+    "raqib_messages_total",
+    "Messages handled by a stage, by outcome (ok, dead_lettered, retried).",
+    ["stage", "outcome"],
+)
+
+log = logging.getLogger("raqib.kafka")
+
+
+def _security(settings: KafkaSettings) -> BaseSecurity | None:
+    if settings.sasl_mechanism is None:
+        return None
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    use_ssl = settings.security_protocol.upper().startswith("SASL_SSL")
+    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    kind = kinds[settings.sasl_mechanism.upper()]
+    return kind(username=settings.sasl_username or "", password=password, use_ssl=use_ssl)
+
+
+def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
+    """The stage's broker, with its dead-letter middleware already installed."""
+    broker = KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=f"raqib-{stage}",
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        security=_security(settings),
+        logger=logging.getLogger(f"raqib.{stage}.faststream"),
+        log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
+    )
+    broker.add_middleware(dead_letter_middleware(stage, broker))
+    return broker
+
+
+async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
+    """Create the topics a stage uses when they are missing; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in dict.fromkeys(topics)
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another replica created it between our list and our create
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+def dead_letter_headers(
+    stage: str, msg: StreamMessage[Any], error: BaseException
+) -> dict[str, str]:
+    raw = msg.raw_message
+    return {
+        "x-raqib-stage": stage,
+        "x-raqib-error-type": type(error).__name__,
+        "x-raqib-error": str(error)[:4000],
+        "x-raqib-source-topic": str(getattr(raw, "topic", "")),
+        "x-raqib-source-partition": str(getattr(raw, "partition", "")),
+        "x-raqib-source-offset": str(getattr(raw, "offset", "")),
+        "x-raqib-failed-at": datetime.now(UTC).isoformat(),
+    }
+
+
+async def publish_dead_letter(
+    broker: KafkaBroker, stage: str, msg: StreamMessage[Any], error: BaseException
+) -> None:
+    """Write ``msg``'s original bytes, untouched, to the stage's dead-letter topic.
+
+    Keeping the value as it was lets an operator re-drive it; the error travels in
+    ``x-raqib-*`` headers.
+    """
+    raw = msg.raw_message
+    key = getattr(raw, "key", None)
+    await broker.publish(
+        msg.body, dead_letter_topic(stage), key=key, headers=dead_letter_headers(stage, msg, error)
+    )
+    MESSAGES.labels(stage, "dead_lettered").inc()
+    log.warning(
+        "dead-lettered message",
+        extra={
+            "stage": stage,
+            "source_topic": getattr(raw, "topic", None),
+            "offset": getattr(raw, "offset", None),
+            "key": key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+            "error": str(error)[:500],
+        },
+    )
+
+
+def dead_letter_middleware(
+    stage: str, broker: KafkaBroker, *, max_backoff: float = 30.0
+) -> type[BaseMiddleware]:
+    """Build the middleware class that routes one stage's failures (see module docstring)."""
+    failures = 0  # consecutive transient failures of this stage: drives the backoff
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+            nonlocal failures
+            try:
+                result = await call_next(msg)
+            except (ValidationError, PermanentError, UnicodeDecodeError) as error:
+                await publish_dead_letter(broker, stage, msg, error)
+                failures = 0
+                return None
+            except Exception as error:
+                failures += 1
+                delay = min(max_backoff, 0.2 * 2 ** min(failures, 8))
+                MESSAGES.labels(stage, "retried").inc()
+                log.warning(
+                    "processing failed, will retry",
+                    extra={
+                        "stage": stage,
+                        "offset": getattr(msg.raw_message, "offset", None),
+                        "error": f"{type(error).__name__}: {error}",
+                        "retry_in_s": delay,
+                        "trace": traceback.format_exc(limit=3),
+                    },
+                )
+                await asyncio.sleep(delay)
+                raise
+            failures = 0
+            MESSAGES.labels(stage, "ok").inc()
+            return result
+
+    return DeadLetterMiddleware

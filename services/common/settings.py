@@ -1,0 +1,47 @@
+"""Setting groups shared by several services; each has its own environment prefix.
+
+A service's ``Settings`` class composes the groups it needs, so ``RAQIB_KAFKA_BOOTSTRAP_SERVERS``
+means the same thing to every service.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAQIB_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    partitions: int = Field(default=3, ge=1, description="Partitions of topics created at start.")
+    replication_factor: int = Field(default=1, ge=1)
+    # Off by default: the local Tansu broker rejects InitProducerId; turn it on for real Kafka.
+    enable_idempotence: bool = False
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class ElasticsearchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAQIB_ES_", extra="ignore")
+
+    url: str = "http://127.0.0.1:9200"
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(default=30.0, gt=0)
+    articles_alias: str = "raqib-articles"
+    alerts_alias: str = "raqib-alerts"
+
+
+class ObservabilitySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAQIB_", extra="ignore")
+
+    log_level: str = "INFO"
+    metrics_port: int | None = Field(
+        default=None, description="Serve Prometheus metrics on this port when set."
+    )

@@ -1,0 +1,247 @@
+"""``raqib demo`` / ``raqib dev``: the whole system on one machine, no Docker.
+
+Starts the stand-ins (Kafka, Elasticsearch, an SMTP catcher, a webhook receiver), runs the four
+services as separate processes (``raqib run NAME``, as in production), replays the fixtures and
+waits until every article is indexed and every consumer group has caught up, then shows the
+articles, the alerts and what the catcher and the receiver received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from rich.console import Console
+from rich.table import Table
+
+from schemas import Alert, RawArticle
+from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW
+from services.common.settings import KafkaSettings
+from services.devstack.receivers import SmtpCatcher, WebhookReceiver
+from services.devstack.servers import LocalElasticsearch, LocalKafka
+from services.devstack.topics import group_lag, read_topic
+from services.replay.publish import replay
+
+SERVICES = ("enrichment", "indexer", "alerting", "fetcher")
+# Which consumer group reads which topic: the pipeline is idle when all have caught up.
+GROUPS = (
+    ("raqib-enrichment", ARTICLES_RAW),
+    ("raqib-indexer", ARTICLES_ENRICHED),
+    ("raqib-alerting", ARTICLES_ENRICHED),
+)
+WEBHOOK_SECRET = "local-dev-secret"  # only for the local receiver; production sets its own
+
+console = Console(stderr=True)
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    kafka: LocalKafka = field(init=False)
+    elasticsearch: LocalElasticsearch = field(init=False)
+    smtp: SmtpCatcher = field(default_factory=SmtpCatcher)
+    webhooks: WebhookReceiver = field(default_factory=WebhookReceiver)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.kafka = LocalKafka(log_path=logs / "kafka.log")
+        self.elasticsearch = LocalElasticsearch(
+            data_dir=self.workdir / "elasticsearch", log_path=logs / "elasticsearch.log"
+        )
+
+    def service_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RAQIB_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "RAQIB_ES_URL": self.elasticsearch.url,
+            "RAQIB_SMTP_HOST": "127.0.0.1",
+            "RAQIB_SMTP_PORT": str(self.smtp.port),
+            "RAQIB_WEBHOOK_URL": self.webhooks.url,
+            "RAQIB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "RAQIB_ALERTING_STATE_FILE": str(self.workdir / "alerting.sqlite3"),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start(self) -> None:
+        steps = [
+            ("Kafka broker (Tansu)", self.kafka.start),
+            ("Elasticsearch API (noida-db)", self.elasticsearch.start),
+            ("SMTP catcher", self.smtp.start),
+            ("webhook receiver", self.webhooks.start),
+        ]
+        for name, start in steps:
+            began = time.monotonic()
+            start()
+            console.print(f"[green]✓[/] {name} ({time.monotonic() - began:.1f}s)")
+        env = self.service_env()
+        for name in SERVICES:
+            log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+        console.print(f"[green]✓[/] services started: {', '.join(SERVICES)}")
+
+    def check_services(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                log = (self.workdir / "logs" / f"{name}.log").read_text(errors="replace")
+                raise RuntimeError(
+                    f"service {name} exited with code {proc.returncode}; last log lines:\n"
+                    + "\n".join(log.splitlines()[-15:])
+                )
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for stop in (self.webhooks.stop, self.smtp.stop, self.elasticsearch.stop, self.kafka.stop):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+async def _pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) -> bool:
+    stack.check_services()
+    bootstrap = stack.kafka.bootstrap_servers
+    if es.indices.exists_alias(name="raqib-articles").body is not True:
+        return False
+    found = es.count(index="raqib-articles", query={"ids": {"values": ids}})["count"]
+    if found < len(ids):
+        return False
+    for group, topic in GROUPS:
+        if await group_lag(bootstrap, group, topic) != 0:
+            return False
+    return True
+
+
+def _alerts(records: list[Any]) -> list[Alert]:
+    latest: dict[str, Alert] = {}
+    for record in records:
+        alert = Alert.model_validate_json(record.value)
+        latest[alert.id] = alert  # the last record of an alert holds its final deliveries
+    return sorted(latest.values(), key=lambda a: (a.rule.id, a.article.id))
+
+
+def _show(
+    es: Elasticsearch, articles: list[RawArticle], alerts: list[Alert], stack: LocalStack
+) -> None:
+    table = Table(title="Articles indexed in Elasticsearch (alias raqib-articles)")
+    for column in ("id", "title", "actors", "topics"):
+        table.add_column(column, overflow="fold")
+    for article in articles:
+        doc = es.get(index="raqib-articles", id=article.id)["_source"]
+        table.add_row(
+            article.id,
+            article.title[:60],
+            ", ".join(doc.get("actors", [])),
+            ", ".join(doc.get("topics", [])),
+        )
+    console.print(table)
+    table = Table(title="Alerts (topic 'alerts')")
+    for column in ("rule", "article", "title", "deliveries"):
+        table.add_column(column, overflow="fold")
+    for alert in alerts:
+        deliveries = ", ".join(
+            f"{d.channel}: {d.status.value} ({d.attempts})" for d in alert.deliveries
+        )
+        table.add_row(alert.rule.name, alert.article.id, alert.article.title[:50], deliveries)
+    console.print(table)
+    console.print(f"[bold]Emails received by the SMTP catcher:[/] {len(stack.smtp.messages)}")
+    for message in stack.smtp.messages:
+        console.print(f"  • {message['Subject']}  →  {message['To']}")
+    console.print(f"[bold]Webhooks received:[/] {len(stack.webhooks.accepted)}")
+    for request in stack.webhooks.accepted:
+        console.print(
+            f"  • {request.headers.get('X-Raqib-Alert-Id', '?')}  "
+            f"signature {request.headers.get('X-Raqib-Signature', 'none')[:23]}…"
+        )
+    console.print(
+        "\n[bold]Where to look next[/]\n"
+        f"  Elasticsearch  {stack.elasticsearch.url}/raqib-articles/_search\n"
+        f"  Kafka          {stack.kafka.bootstrap_servers}  topics: articles.raw, "
+        "articles.enriched, alerts, *.dlq\n"
+        f"  Service logs   {stack.workdir / 'logs'}\n"
+    )
+
+
+async def _run(stack: LocalStack, seeds: Path, keep_running: bool, timeout: float) -> dict[str, Any]:
+    settings = KafkaSettings(bootstrap_servers=stack.kafka.bootstrap_servers)
+    articles = await replay(
+        seeds, settings, on_published=lambda p, a: console.print(f"  replayed {p.name} → {a.id}")
+    )
+    ids = [a.id for a in articles]
+    es = Elasticsearch(stack.elasticsearch.url)
+    began = time.monotonic()
+    with console.status("waiting for every article to be enriched, indexed and alerted…"):
+        while not await _pipeline_idle(stack, es, ids):
+            if time.monotonic() - began > timeout:
+                break
+            await asyncio.sleep(0.5)
+    complete = await _pipeline_idle(stack, es, ids)
+    console.print(
+        f"[{'green' if complete else 'red'}]pipeline "
+        f"{'caught up' if complete else 'did NOT catch up'} in {time.monotonic() - began:.1f}s"
+    )
+    alerts = _alerts(await read_topic(stack.kafka.bootstrap_servers, ALERTS, timeout=2))
+    _show(es, articles, alerts, stack)
+    names = {a.id: a.title for a in articles}
+    summary = {
+        "indexed": es.count(index="raqib-articles")["count"],
+        "alerts": [
+            {"rule": a.rule.name, "article": a.article.id, "title": names.get(a.article.id)}
+            for a in alerts
+        ],
+        "emails": len(stack.smtp.messages),
+        "webhooks": len(stack.webhooks.accepted),
+    }
+    if keep_running:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+        console.print("[bold]Running. Press Ctrl-C to stop everything.[/]")
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                stack.check_services()
+                await asyncio.sleep(1)
+    return {"summary": summary, "complete": complete}
+
+
+def run_local(seeds: Path, *, keep_running: bool, timeout: float) -> tuple[dict[str, Any], bool]:
+    """Run the local system; returns the summary and whether the pipeline caught up."""
+    with tempfile.TemporaryDirectory(prefix="raqib-dev-") as tmp:
+        stack = LocalStack(Path(tmp))
+        try:
+            stack.start()
+            result = asyncio.run(_run(stack, seeds, keep_running, timeout))
+        except KeyboardInterrupt:
+            console.print("stopping…")
+            return {}, True
+        finally:
+            stack.stop()
+    return result["summary"], bool(result["complete"])
+
+
+def main() -> None:  # pragma: no cover - convenience for `python -m services.devstack.stack`
+    summary, complete = run_local(Path("seeds"), keep_running=False, timeout=180)
+    print(json.dumps(summary, ensure_ascii=False))
+    sys.exit(0 if complete else 1)

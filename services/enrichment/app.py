@@ -1,0 +1,46 @@
+"""Enrichment wiring: ``articles.raw`` → tag → ``articles.enriched``; failures → ``enrichment.dlq``."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy, FastStream
+
+from schemas import EnrichedArticle, RawArticle, utc_now
+from services.common.kafka import (
+    ARTICLES_ENRICHED,
+    ARTICLES_RAW,
+    dead_letter_topic,
+    ensure_topics,
+    make_broker,
+)
+from services.enrichment.core import Tagger, enrich, load_knowledge_base
+from services.enrichment.settings import EnrichmentSettings
+
+STAGE = "enrichment"
+
+
+def build_app(settings: EnrichmentSettings | None = None) -> FastStream:
+    settings = settings or EnrichmentSettings()
+    tagger = Tagger(load_knowledge_base(settings.knowledge_base))
+    broker = make_broker(settings.kafka, stage=STAGE)
+    enriched = broker.publisher(ARTICLES_ENRICHED)
+
+    @broker.subscriber(
+        ARTICLES_RAW,
+        group_id=settings.group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def handle(article: RawArticle) -> None:
+        result: EnrichedArticle = enrich(article, tagger, now=utc_now())
+        # Awaited before the handler returns, so the offset is committed only once published.
+        await enriched.publish(result.model_dump_json().encode(), key=result.id.encode())
+
+    app = FastStream(broker)
+
+    @app.on_startup
+    async def create_topics() -> None:
+        await ensure_topics(
+            settings.kafka, [ARTICLES_RAW, ARTICLES_ENRICHED, dead_letter_topic(STAGE)]
+        )
+
+    return app

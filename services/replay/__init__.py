@@ -1,0 +1,1 @@
+"""Replay of fixture articles (``seeds/``) into ``articles.raw``: ``raqib replay [DIR]``."""

@@ -1,0 +1,46 @@
+"""Publish fixture articles to ``articles.raw``, keyed by article id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import RawArticle, utc_now
+from services.common.kafka import ARTICLES_RAW, ensure_topics
+from services.common.settings import KafkaSettings
+from services.replay.fixtures import fixture_paths, load_fixture
+
+log = logging.getLogger("raqib.replay")
+
+
+async def replay(
+    directory: Path,
+    settings: KafkaSettings,
+    *,
+    on_published: Callable[[Path, RawArticle], None] | None = None,
+) -> list[RawArticle]:
+    """Load every fixture first (a broken one stops the replay before anything is sent),
+    then publish them and wait until the broker acknowledged each."""
+    now = utc_now()
+    loaded = [(path, load_fixture(path, fetched_at=now)) for path in fixture_paths(directory)]
+    await ensure_topics(settings, [ARTICLES_RAW])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+    )
+    await producer.start()
+    try:
+        for path, article in loaded:
+            await producer.send_and_wait(
+                ARTICLES_RAW, article.model_dump_json().encode(), key=article.id.encode()
+            )
+            log.info("replayed", extra={"path": path.name, "article_id": article.id})
+            if on_published:
+                on_published(path, article)
+    finally:
+        await producer.stop()
+    return [article for _, article in loaded]
