@@ -22,8 +22,10 @@ app = typer.Typer(
 schemas_app = typer.Typer(help="The event contracts' JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 
-# The repository's fixtures, wherever the command is started from.
-DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+# The repository's fixtures wherever the command is started from (an editable install);
+# in an installed image, ./seeds of the working directory.
+_REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+DEFAULT_SEEDS = _REPO_SEEDS if _REPO_SEEDS.is_dir() else Path("seeds")
 
 
 class Service(StrEnum):

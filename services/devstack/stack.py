@@ -122,7 +122,7 @@ class LocalStack:
                 stop()
 
 
-async def _pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) -> bool:
+async def pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) -> bool:
     stack.check_services()
     bootstrap = stack.kafka.bootstrap_servers
     if es.indices.exists_alias(name="raqib-articles").body is not True:
@@ -136,7 +136,7 @@ async def _pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) -
     return True
 
 
-def _alerts(records: list[Any]) -> list[Alert]:
+def latest_alerts(records: list[Any]) -> list[Alert]:
     latest: dict[str, Alert] = {}
     for record in records:
         alert = Alert.model_validate_json(record.value)
@@ -195,16 +195,16 @@ async def _run(stack: LocalStack, seeds: Path, keep_running: bool, timeout: floa
     es = Elasticsearch(stack.elasticsearch.url)
     began = time.monotonic()
     with console.status("waiting for every article to be enriched, indexed and alerted…"):
-        while not await _pipeline_idle(stack, es, ids):
+        while not await pipeline_idle(stack, es, ids):
             if time.monotonic() - began > timeout:
                 break
             await asyncio.sleep(0.5)
-    complete = await _pipeline_idle(stack, es, ids)
+    complete = await pipeline_idle(stack, es, ids)
     console.print(
         f"[{'green' if complete else 'red'}]pipeline "
         f"{'caught up' if complete else 'did NOT catch up'} in {time.monotonic() - began:.1f}s"
     )
-    alerts = _alerts(await read_topic(stack.kafka.bootstrap_servers, ALERTS, timeout=2))
+    alerts = latest_alerts(await read_topic(stack.kafka.bootstrap_servers, ALERTS, timeout=2))
     _show(es, articles, alerts, stack)
     names = {a.id: a.title for a in articles}
     summary = {
