@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream import AckPolicy, FastStream
 
 from schemas import EnrichedArticle, RawArticle, utc_now
@@ -35,7 +37,7 @@ def build_app(settings: EnrichmentSettings | None = None) -> FastStream:
         # Awaited before the handler returns, so the offset is committed only once published.
         await enriched.publish(result.model_dump_json().encode(), key=result.id.encode())
 
-    app = FastStream(broker)
+    app = FastStream(broker, logger=logging.getLogger(f"raqib.{STAGE}.faststream"))
 
     @app.on_startup
     async def create_topics() -> None:

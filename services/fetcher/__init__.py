@@ -1,0 +1,1 @@
+"""The fetcher: polls RSS/Atom feeds and publishes new articles to ``articles.raw``."""

@@ -1,0 +1,83 @@
+"""The feeds file: which feeds to poll, how often, in which language.
+
+```yaml
+feeds:
+  - name: example-news        # unique; logged and stored as RawArticle.feed
+    url: https://example.ly/rss.xml
+    source: Example News      # optional publication name (RawArticle.source); default: name
+    language: ar
+    poll_interval_s: 600
+    enabled: true
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.common.errors import ConfigError
+
+
+class FeedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^\S(.*\S)?$")
+    url: AnyHttpUrl
+    source: str | None = Field(default=None, min_length=1)
+    language: str = Field(default="ar", pattern=r"^[a-z]{2,3}$")
+    poll_interval_s: float = Field(default=600.0, ge=1.0)
+    enabled: bool = True
+
+    @property
+    def publication(self) -> str:
+        return self.source or self.name
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if url.scheme not in ("http", "https"):
+            raise ValueError("only http and https feeds are supported")
+        return url
+
+
+class FeedsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feeds: list[FeedConfig]
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def parse_feeds(text: str, origin: str) -> list[FeedConfig]:
+    """Validate a feeds YAML document; ``origin`` (the file name) prefixes every error."""
+    try:
+        document: Any = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{origin}: not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"{origin}: expected a mapping with a 'feeds' list")
+    try:
+        feeds = FeedsFile.model_validate(document).feeds
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_location(e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise ConfigError(f"{origin}: {problems}") from error
+    seen: dict[str, int] = {}
+    for index, feed in enumerate(feeds):
+        if feed.name in seen:
+            raise ConfigError(
+                f"{origin}: feeds[{index}].name: duplicate feed name {feed.name!r}"
+                f" (also feeds[{seen[feed.name]}])"
+            )
+        seen[feed.name] = index
+    return feeds

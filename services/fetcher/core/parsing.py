@@ -1,0 +1,186 @@
+"""Feed bytes → entries → ``RawArticle``s. Pure: no network, no clock (time is passed in).
+
+feedparser reads RSS 0.9x/1.0 (RDF)/2.0 and Atom, and decodes the bytes itself from the XML
+declaration (e.g. ``windows-1256``), a BOM, or the HTTP charset when one is given.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from schemas import RawArticle, article_id, content_hash
+from services.common.errors import PermanentError
+from services.fetcher.core.feeds import FeedConfig
+from services.fetcher.core.text import html_to_text, normalize_whitespace
+from services.fetcher.core.urls import InvalidUrl, canonical_url
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+
+
+class NotAFeed(PermanentError):
+    """The bytes are not an RSS, RDF or Atom document."""
+
+
+class InvalidEntry(PermanentError):
+    """A feed entry that cannot become an article (no title and no text)."""
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One feed item, already reduced to plain text."""
+
+    link: str | None
+    guid: str | None
+    title: str
+    text: str
+    html: str | None
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    version: str  # feedparser's name for the format, e.g. "rss20", "atom10", "rss10"
+    title: str
+    entries: list[FeedEntry]
+    encoding: str
+    warning: str | None  # a recoverable problem feedparser noticed (its "bozo" flag)
+
+
+def _is_html(detail: Any) -> bool:
+    return str(detail.get("type", "")).lower() in _HTML_TYPES
+
+
+def _plain(detail: Any, value: str) -> tuple[str, str | None]:
+    """(text, html): the text of a feedparser text construct, and its HTML when it had some."""
+    if _is_html(detail):
+        return html_to_text(value), value
+    return normalize_whitespace(value), None
+
+
+def _struct_to_datetime(value: time.struct_time | None) -> datetime | None:
+    # feedparser normalises every date it understands to a UTC struct_time.
+    if value is None:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _body(entry: Any) -> tuple[str, str | None]:
+    """The richest body an entry has: full content (Atom content, content:encoded), else summary."""
+    for content in entry.get("content") or []:
+        value = content.get("value") or ""
+        if value.strip():
+            return _plain(content, value)
+    summary = entry.get("summary") or ""
+    if summary.strip():
+        return _plain(entry.get("summary_detail") or {}, summary)
+    return "", None
+
+
+def _entry(raw: Any, base_url: str | None) -> FeedEntry:
+    title_value = raw.get("title") or ""
+    title, _ = _plain(raw.get("title_detail") or {}, title_value)
+    text, html = _body(raw)
+    link = (raw.get("link") or "").strip() or None
+    if link and base_url:
+        link = urljoin(base_url, link)
+    # dict.get bypasses feedparser's deprecated published→updated alias (and its warning).
+    published = _struct_to_datetime(dict.get(raw, "published_parsed")) or _struct_to_datetime(
+        dict.get(raw, "updated_parsed")
+    )
+    return FeedEntry(
+        link=link,
+        guid=raw.get("id") or None,
+        title=title,
+        text=text,
+        html=html,
+        published_at=published,
+    )
+
+
+def parse_feed(
+    data: bytes, *, url: str | None = None, content_type: str | None = None
+) -> ParsedFeed:
+    """Parse feed bytes; relative links resolve against ``url``. Raises ``NotAFeed``.
+
+    ``content_type`` is the HTTP Content-Type; feedparser weighs its charset against the XML
+    declaration and falls back to the declared encoding when the header is wrong.
+    """
+    headers: dict[str, str] = {}
+    if url:
+        headers["content-location"] = url
+    if content_type:
+        headers["content-type"] = content_type
+    parsed: Any = feedparser.parse(data, response_headers=headers)
+    version = str(parsed.get("version") or "")
+    if not version:
+        reason = parsed.get("bozo_exception") or "no RSS, RDF or Atom root element"
+        raise NotAFeed(f"not a feed: {reason}")
+    feed_info: Any = parsed.get("feed") or {}
+    bozo = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    return ParsedFeed(
+        version=version,
+        title=normalize_whitespace(str(feed_info.get("title") or "")),
+        entries=[_entry(raw, url) for raw in parsed.get("entries") or []],
+        encoding=str(parsed.get("encoding") or ""),
+        warning=str(bozo) if bozo else None,
+    )
+
+
+def entry_to_article(entry: FeedEntry, feed: FeedConfig, *, fetched_at: datetime) -> RawArticle:
+    """The article of one entry; its id is the hash of the canonical link.
+
+    An entry without a usable link gets the replay identity (source + text), so a re-fetch
+    still yields the same id. An entry that only has a title uses the title as its text.
+    """
+    text = entry.text or entry.title
+    if not text:
+        raise InvalidEntry(f"entry {entry.guid or entry.link or '?'} has no title and no text")
+    url: str | None = None
+    if entry.link:
+        try:
+            url = canonical_url(entry.link)
+        except InvalidUrl:
+            url = None
+    identity = url or f"{feed.publication}\n{text}"
+    return RawArticle(
+        id=article_id(identity),
+        url=url,
+        source=feed.publication,
+        feed=feed.name,
+        title=entry.title,
+        text=text,
+        html=entry.html,
+        language=feed.language,
+        published_at=entry.published_at,
+        fetched_at=fetched_at,
+        content_hash=content_hash(text),
+    )
+
+
+@dataclass(frozen=True)
+class RejectedEntry:
+    entry: FeedEntry
+    reason: str
+
+
+def feed_articles(
+    parsed: ParsedFeed, feed: FeedConfig, *, fetched_at: datetime
+) -> tuple[list[RawArticle], list[RejectedEntry]]:
+    """Every entry's article; entries that cannot become one are returned with the reason."""
+    articles: list[RawArticle] = []
+    rejected: list[RejectedEntry] = []
+    for entry in parsed.entries:
+        try:
+            articles.append(entry_to_article(entry, feed, fetched_at=fetched_at))
+        except (PermanentError, ValueError) as error:
+            rejected.append(RejectedEntry(entry, str(error)))
+    return articles, rejected

@@ -1,0 +1,148 @@
+"""The fetcher app end to end: a local feed server → the app → articles.raw on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from faststream import TestApp
+
+from schemas import RawArticle, article_id, content_hash
+from services.common.kafka import ARTICLES_RAW
+from services.common.settings import KafkaSettings
+from services.devstack.topics import read_topic
+from services.fetcher.app import build_app
+from services.fetcher.core import canonical_url
+from services.fetcher.settings import FetcherSettings
+from tests.integration.fetcher.feed_server import FeedServer, Route
+from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        server.routes["/ar/rss.xml"] = Route(
+            body=rss_feed(encoding="windows-1256"),
+            content_type="text/xml",
+            etag='"rss-v1"',
+        )
+        server.routes["/ar/news.atom"] = Route(
+            body=ATOM_FEED,
+            content_type="application/atom+xml",
+            last_modified="Wed, 05 Mar 2025 09:00:00 GMT",
+        )
+        server.routes["/maintenance"] = Route(
+            body=b"<html><body><h1>Maintenance</h1></body></html>", content_type="text/html"
+        )
+        yield server
+
+
+def _feeds_file(tmp_path: Path, server: FeedServer) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"""
+feeds:
+  - name: libya-rss
+    source: Libya News
+    url: {server.url("/ar/rss.xml")}
+    poll_interval_s: 1
+  - name: agency-atom
+    url: {server.url("/ar/news.atom")}
+    poll_interval_s: 1
+  - name: gone
+    url: {server.url("/no-such-feed.xml")}
+    poll_interval_s: 1
+  - name: not-xml
+    url: {server.url("/maintenance")}
+    poll_interval_s: 1
+  - name: disabled
+    url: {server.url("/disabled.xml")}
+    enabled: false
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _until(predicate: Callable[[], bool], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_polls_publishes_new_articles_and_skips_unmodified_and_broken_feeds(
+    tmp_path: Path,
+    kafka_settings: KafkaSettings,
+    feed_server: FeedServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="raqib.fetcher")
+    settings = FetcherSettings(
+        feeds_file=_feeds_file(tmp_path, feed_server), kafka=kafka_settings, timeout_s=5
+    )
+    began = time.monotonic()
+    async with TestApp(build_app(settings)):
+        # Two rounds seen by the server: the second must be conditional and answered 304.
+        await _until(
+            lambda: (
+                len(feed_server.seen("/ar/rss.xml")) >= 2
+                and len(feed_server.seen("/ar/news.atom")) >= 2
+            ),
+            within_s=15,
+        )
+        # Rounds run one after the other, so the first round's publishes are acknowledged.
+        records = await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, min_count=4)
+    elapsed = time.monotonic() - began
+
+    articles = [RawArticle.model_validate_json(r.value) for r in records]
+    assert len(articles) == 4, [a.url for a in articles]
+    atom_links = {
+        feed_server.url("/ar/news/saddam-cairo"),  # relative in the feed: resolved against it
+        "https://agency.example.org/ar/news/icc-statement",
+    }
+    expected_urls = {canonical_url(item["link"]) for item in RSS_ITEMS} | atom_links
+    assert {str(a.url) for a in articles} == expected_urls
+    for record, article in zip(records, articles, strict=True):
+        assert record.key == article.id.encode()
+        assert article.id == article_id(str(article.url))
+        assert article.content_hash == content_hash(article.text)
+
+    by_feed = {a.feed: a for a in articles}
+    rss_article = next(a for a in articles if a.feed == "libya-rss" and "طرابلس" in a.title)
+    assert rss_article.source == "Libya News"
+    assert "قوة الردع" in rss_article.text  # windows-1256 decoded
+    assert by_feed["agency-atom"].source == "agency-atom"
+
+    for path in ("/ar/rss.xml", "/ar/news.atom"):
+        first, second = feed_server.seen(path)[:2]
+        assert (first.status, second.status) == (200, 304)
+    assert feed_server.seen("/disabled.xml") == []
+
+    failures = {
+        (r.feed, r.url, r.reason)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "feed failed"
+    }
+    assert ("gone", feed_server.url("/no-such-feed.xml"), "http_status") in failures
+    assert ("not-xml", feed_server.url("/maintenance"), "not_a_feed") in failures
+    assert elapsed < 20
+
+
+async def test_app_with_no_enabled_feeds_starts_and_stops_cleanly(
+    tmp_path: Path, kafka_settings: KafkaSettings
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n  - {name: paused, url: 'https://example.ly/rss', enabled: false}\n", "utf-8"
+    )
+    settings = FetcherSettings(feeds_file=path, kafka=kafka_settings)
+    async with TestApp(build_app(settings)):
+        await asyncio.sleep(0.2)
+    # the topic exists even though nothing was published
+    assert await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, timeout=2) == []
