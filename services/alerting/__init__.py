@@ -1,0 +1,1 @@
+"""Alerting: watch rules over enriched articles, delivered by email and signed webhooks."""

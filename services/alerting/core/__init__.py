@@ -1,0 +1,86 @@
+"""Alerting's pure core: rules, evaluation, alert building, rendering, delivery rules."""
+
+from services.alerting.core.alerts import Passage, build_alert, passages, snippet
+from services.alerting.core.delivery import (
+    ALERT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    RetryPolicy,
+    Verdict,
+    http_verdict,
+    retry_after_s,
+    signature,
+    smtp_verdict,
+    webhook_headers,
+)
+from services.alerting.core.evaluate import (
+    RULE_KINDS,
+    RuleKind,
+    RuleMatch,
+    evaluate_rules,
+    match_article,
+    register_rule_kind,
+)
+from services.alerting.core.interpolate import interpolate, interpolate_string
+from services.alerting.core.keywords import matching_keywords, normalize
+from services.alerting.core.render import (
+    render_email,
+    render_html,
+    render_text,
+    slack_payload,
+    subject,
+    webhook_body,
+)
+from services.alerting.core.rules import (
+    ChannelConfig,
+    EmailChannelConfig,
+    Match,
+    Rule,
+    RuleSet,
+    TermSet,
+    WebhookChannelConfig,
+    load_rules,
+    parse_rules,
+)
+
+__all__ = [
+    "ALERT_ID_HEADER",
+    "RULE_KINDS",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "ChannelConfig",
+    "EmailChannelConfig",
+    "Match",
+    "Passage",
+    "RetryPolicy",
+    "Rule",
+    "RuleKind",
+    "RuleMatch",
+    "RuleSet",
+    "TermSet",
+    "Verdict",
+    "WebhookChannelConfig",
+    "build_alert",
+    "evaluate_rules",
+    "http_verdict",
+    "interpolate",
+    "interpolate_string",
+    "load_rules",
+    "match_article",
+    "matching_keywords",
+    "normalize",
+    "parse_rules",
+    "passages",
+    "register_rule_kind",
+    "render_email",
+    "render_html",
+    "render_text",
+    "retry_after_s",
+    "signature",
+    "slack_payload",
+    "smtp_verdict",
+    "snippet",
+    "subject",
+    "webhook_body",
+    "webhook_headers",
+]

@@ -1,0 +1,268 @@
+"""The rules file: channels and watch rules, validated into typed models.
+
+Every mistake becomes one ``ConfigError`` naming the file, the rule (id, or index when the id
+is missing) or channel, and the field, so an operator can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from services.alerting.core.interpolate import InterpolationError, interpolate
+from services.alerting.core.keywords import normalize
+from services.common.errors import ConfigError
+
+_SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
+
+
+class _Config(BaseModel):
+    # A misspelt key must be an error, not a silently ignored option.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EmailChannelConfig(_Config):
+    kind: Literal["email"]
+    to: list[str] = Field(min_length=1)
+    sender: str | None = Field(default=None, alias="from")
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not _EMAIL.match(address)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+        return value
+
+
+class WebhookChannelConfig(_Config):
+    kind: Literal["webhook"]
+    url: str
+    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key; empty = unsigned")
+    format: Literal["raqib", "slack"] = "raqib"
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"webhook URL must be http or https, got {value!r}")
+        if not parts.hostname:
+            raise ValueError(f"webhook URL has no host: {value!r}")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # `secret: ${RAQIB_WEBHOOK_SECRET:-}` turns signing off where the variable is unset.
+        return value if value is not None and value.get_secret_value() else None
+
+
+ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="kind")]
+
+
+class TermSet(_Config):
+    """Ids an article must have: at least one of ``any``, every one of ``all``, none of ``none``."""
+
+    any: list[str] = Field(default_factory=list)
+    all: list[str] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list)
+
+    @field_validator("any", "all", "none")
+    @classmethod
+    def _slugs(cls, value: list[str]) -> list[str]:
+        bad = [item for item in value if not re.match(_SLUG, item)]
+        if bad:
+            raise ValueError(f"ids must be lowercase slugs, got {', '.join(map(repr, bad))}")
+        return value
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.any or self.all or self.none)
+
+    @property
+    def wanted(self) -> list[str]:
+        """Ids whose presence the set asks for (``any`` then ``all``), in order, once each."""
+        return list(dict.fromkeys([*self.any, *self.all]))
+
+
+class Match(_Config):
+    actors: TermSet = Field(default_factory=TermSet)
+    topics: TermSet = Field(default_factory=TermSet)
+    languages: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        # A keyword of only punctuation would normalise to "" and match every article.
+        empty = [keyword for keyword in value if not normalize(keyword)]
+        if empty:
+            raise ValueError(f"keywords need a letter or digit, got {', '.join(map(repr, empty))}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_everything(self) -> Match:
+        if (
+            self.actors.is_empty
+            and self.topics.is_empty
+            and not (self.languages or self.sources or self.keywords)
+        ):
+            raise ValueError(
+                "needs at least one condition (actors, topics, languages, sources, keywords)"
+            )
+        return self
+
+
+class Rule(_Config):
+    id: str = Field(pattern=_SLUG)
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: str = "match"
+    match: Match
+    channels: list[str] = Field(min_length=1)
+
+
+class RuleSet(_Config):
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    rules: list[Rule]
+
+
+# Checks an actor id against a knowledge base; None until the alerting service can load one.
+ActorCheck = Callable[[str], bool]
+
+
+def load_rules(
+    path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    kinds: Collection[str] = ("match",),
+    known_actor: ActorCheck | None = None,
+) -> RuleSet:
+    """Read, interpolate and validate a rules file; any mistake raises one ``ConfigError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read rules file: {error}") from None
+    return parse_rules(
+        text,
+        str(path),
+        env=os.environ if env is None else env,
+        kinds=kinds,
+        known_actor=known_actor,
+    )
+
+
+def parse_rules(
+    text: str,
+    source: str,
+    *,
+    env: Mapping[str, str],
+    kinds: Collection[str] = ("match",),
+    known_actor: ActorCheck | None = None,
+) -> RuleSet:
+    """``load_rules`` on text; ``source`` names the file in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'channels' and 'rules'")
+    try:
+        data = interpolate(data, env)
+    except InterpolationError as error:
+        raise ConfigError(f"{source}: {_describe(data, error.path)}: {error}") from None
+    try:
+        rule_set = RuleSet.model_validate(data)
+    except ValidationError as error:
+        problems = [_problem(data, item) for item in error.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+    problems = _cross_check(rule_set, kinds, known_actor)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return rule_set
+
+
+def _cross_check(
+    rule_set: RuleSet, kinds: Collection[str], known_actor: ActorCheck | None
+) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(rule_set.rules):
+        where = f"rule '{rule.id}' (rules[{index}])"
+        if rule.id in seen:
+            problems.append(f"{where}: id: duplicate rule id, first used by rules[{seen[rule.id]}]")
+        seen.setdefault(rule.id, index)
+        if rule.kind not in kinds:
+            problems.append(
+                f"{where}: kind: unknown rule kind {rule.kind!r} (known: {', '.join(kinds)})"
+            )
+        for name in rule.channels:
+            if name not in rule_set.channels:
+                known = ", ".join(rule_set.channels) or "none defined"
+                problems.append(f"{where}: channels: unknown channel {name!r} (known: {known})")
+        if known_actor is not None:
+            for field, terms in (
+                ("any", rule.match.actors.any),
+                ("all", rule.match.actors.all),
+                ("none", rule.match.actors.none),
+            ):
+                for actor in terms:
+                    if not known_actor(actor):
+                        problems.append(
+                            f"{where}: match.actors.{field}: unknown actor id {actor!r}"
+                        )
+    return problems
+
+
+def _problem(data: Any, item: Any) -> str:
+    loc = tuple(item["loc"])
+    if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, "kind")  # the tag is what is wrong, name it
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return f"{_describe(data, loc)}: {message}"
+
+
+def _describe(data: Any, loc: tuple[str | int, ...]) -> str:
+    """Turn a location in the parsed file into words: ``rule 'x' (rules[1]): match.actors``."""
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        rule = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        head = f"rule '{rule_id}' (rules[{loc[1]}])" if rule_id else f"rules[{loc[1]}]"
+        return f"{head}: {_dotted(loc[2:]) or '(the rule itself)'}"
+    if len(loc) >= 2 and loc[0] == "channels":
+        # The discriminated union inserts the kind tag into the location; it is not a field.
+        rest = [part for part in loc[2:] if part not in ("email", "webhook")]
+        return f"channel '{loc[1]}': {_dotted(tuple(rest)) or '(the channel itself)'}"
+    return _dotted(loc) or "(top level)"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import KafkaSettings, ObservabilitySettings
+
+# The repository's default rules, wherever the service is started from.
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent.parent / "deploy" / "rules.yaml"
+
+
+class SmtpSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAQIB_SMTP_", extra="ignore", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool | None = Field(
+        default=None,
+        description="Upgrade with STARTTLS: true = required, false = never, unset = when offered.",
+    )
+    tls: bool = Field(default=False, description="Connect with implicit TLS (port 465 style).")
+    sender: str = Field(
+        default="Raqib <alerts@raqib.local>",
+        validation_alias=AliasChoices("sender", "RAQIB_SMTP_FROM"),
+        description="Default From address; a channel's own `from` wins.",
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds for one SMTP conversation.")
+
+
+class AlertingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAQIB_ALERTING_", extra="ignore")
+
+    group_id: str = "raqib-alerting"
+    rules_file: Path = DEFAULT_RULES_FILE
+    state_file: Path = Path(".raqib/alerting.sqlite3")
+    retry_base_delay_s: float = Field(
+        default=1.0, ge=0, description="Backoff before the second attempt; doubles each time."
+    )
+    retry_max_delay_s: float = Field(default=60.0, ge=0, description="Longest backoff.")
+    email_max_attempts: int = Field(default=3, ge=1, description="Unless a channel sets its own.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,273 @@
+"""The alerting service against a real Kafka-protocol broker, SMTP server and webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas import Alert, DeliveryStatus, EnrichedArticle, alert_id
+from services.alerting.app import build_app
+from services.alerting.settings import AlertingSettings, SmtpSettings
+from services.common.kafka import ALERTS, ARTICLES_ENRICHED, dead_letter_topic
+from services.common.settings import KafkaSettings
+from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
+from services.devstack.servers import free_port
+from services.devstack.topics import group_lag, read_topic
+from tests.unit.alerting.articles import BASHAGHA, DETERRENCE, enriched
+
+pytestmark = pytest.mark.integration
+
+SECRET = "integration-secret"
+TIMEOUT = 30.0
+
+
+async def eventually(predicate: Callable[[], bool], within: float = TIMEOUT) -> None:
+    """Poll without blocking the event loop the service runs on."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def publish(bootstrap: str, *values: bytes, key: bytes = b"one-partition") -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(ARTICLES_ENRICHED, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def as_bytes(article: EnrichedArticle) -> bytes:
+    return article.model_dump_json().encode()
+
+
+def settings_for(
+    tmp_path: Path,
+    kafka: KafkaSettings,
+    rules: str,
+    smtp: SmtpCatcher | None = None,
+    **env: str,
+) -> AlertingSettings:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(rules, encoding="utf-8")
+    return AlertingSettings(
+        rules_file=rules_file,
+        state_file=tmp_path / "state" / "alerting.sqlite3",
+        retry_base_delay_s=0.05,
+        retry_max_delay_s=0.2,
+        kafka=kafka,
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else free_port(), timeout=5),
+        **env,  # type: ignore[arg-type]
+    )
+
+
+def valid_signature(request: ReceivedRequest) -> bool:
+    signed = request.headers["X-Raqib-Timestamp"].encode() + b"." + request.body
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, request.headers["X-Raqib-Signature"])
+
+
+async def test_alerts_once_by_email_and_signed_webhooks_across_replays_and_restarts(
+    tmp_path: Path,
+    kafka_settings: KafkaSettings,
+    smtp_catcher: SmtpCatcher,
+    webhook_receiver: WebhookReceiver,
+) -> None:
+    base = f"http://127.0.0.1:{webhook_receiver.port}"
+    rules = f"""
+channels:
+  desk-email: {{kind: email, to: ["desk@raqib.example"], from: "Raqib <alerts@raqib.example>"}}
+  desk-hook: {{kind: webhook, url: "{base}/hooks/raqib", secret: "{SECRET}"}}
+  desk-slack: {{kind: webhook, url: "{base}/hooks/slack", format: slack}}
+rules:
+  - id: deterrence
+    name: Deterrence
+    match: {{actors: {{any: [special-deterrence-force]}}}}
+    channels: [desk-email, desk-hook, desk-slack]
+  - id: bashagha
+    name: Bashagha
+    match: {{actors: {{any: [fathi-bashagha]}}}}
+    channels: [desk-hook]
+"""
+    settings = settings_for(tmp_path, kafka_settings, rules, smtp_catcher)
+    bootstrap = kafka_settings.bootstrap_servers
+    deterrence = enriched(n=1)
+    bashagha = enriched(
+        "قال فتحي باشاغا إن الحكومة ستواصل عملها.", actors={BASHAGHA: ["فتحي باشاغا"]}, n=2
+    )
+    unrelated = enriched("خبر عن الطقس في بنغازي.", actors={}, n=3)
+    deterrence_alert = alert_id("deterrence", deterrence.id)
+    bashagha_alert = alert_id("bashagha", bashagha.id)
+
+    def hooks(path: str) -> list[ReceivedRequest]:
+        return [r for r in webhook_receiver.requests if r.path == path]
+
+    await publish(bootstrap, as_bytes(unrelated), as_bytes(deterrence))
+    async with build_app(settings):
+        await eventually(
+            lambda: (
+                len(smtp_catcher.messages) == 1
+                and len(hooks("/hooks/raqib")) == 1
+                and len(hooks("/hooks/slack")) == 1
+            )
+        )
+        alerts = await read_topic(bootstrap, ALERTS, min_count=1, timeout=TIMEOUT)
+
+        # Replay: the same article again, then a new one that marks where the replay ends.
+        await publish(bootstrap, as_bytes(deterrence), as_bytes(bashagha))
+        await eventually(lambda: len(hooks("/hooks/raqib")) == 2)
+        after_replay = await read_topic(bootstrap, ALERTS, min_count=2, timeout=TIMEOUT)
+
+    # The email: multipart, Arabic intact after decoding, threaded by alert id.
+    (message,) = smtp_catcher.messages
+    raw = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert isinstance(raw, EmailMessage)
+    assert raw["Subject"] == "[Raqib] Deterrence: قوة الردع الخاصة — انتشار أمني في طرابلس"
+    assert raw["Message-ID"] == f"<{deterrence_alert}.alert@raqib.example>"
+    assert raw["To"] == "desk@raqib.example"
+    html_part, text_part = raw.get_body(("html",)), raw.get_body(("plain",))
+    assert html_part is not None and text_part is not None
+    html = html_part.get_content()
+    assert '<html dir="rtl" lang="ar">' in html
+    assert "<mark>قوة الردع الخاصة</mark>" in html
+    assert "«قوة الردع الخاصة»" in text_part.get_content()
+
+    # The webhooks: signed Alert JSON, and an unsigned Slack payload.
+    signed, slack = hooks("/hooks/raqib")[0], hooks("/hooks/slack")[0]
+    assert valid_signature(signed)
+    assert signed.headers["X-Raqib-Alert-Id"] == deterrence_alert
+    posted = Alert.model_validate_json(signed.body)
+    assert (posted.id, posted.rule.id, posted.entities) == (
+        deterrence_alert,
+        "deterrence",
+        ["special-deterrence-force"],
+    )
+    assert "X-Raqib-Signature" not in slack.headers
+    assert set(json.loads(slack.body)) == {"text", "blocks"}
+
+    # One record on `alerts`, keyed by alert id, every delivery final.
+    (record,) = alerts
+    assert record.key == deterrence_alert.encode()
+    published = Alert.model_validate_json(record.value)
+    assert {(d.channel, d.status, d.attempts) for d in published.deliveries} == {
+        ("desk-email", DeliveryStatus.DELIVERED, 1),
+        ("desk-hook", DeliveryStatus.DELIVERED, 1),
+        ("desk-slack", DeliveryStatus.DELIVERED, 1),
+    }
+
+    # The replay sent nothing new; only the new article was alerted.
+    assert len(smtp_catcher.messages) == 1 and len(hooks("/hooks/slack")) == 1
+    assert [r.headers["X-Raqib-Alert-Id"] for r in hooks("/hooks/raqib")] == [
+        deterrence_alert,
+        bashagha_alert,
+    ]
+    assert [r.key for r in after_replay] == [deterrence_alert.encode(), bashagha_alert.encode()]
+
+    # A restart that reads the whole topic again (a new consumer group) re-sends nothing.
+    restarted = settings.model_copy(update={"group_id": "raqib-alerting-rebuilt"})
+    async with build_app(restarted):
+
+        async def caught_up() -> bool:
+            return await group_lag(bootstrap, "raqib-alerting-rebuilt", ARTICLES_ENRICHED) == 0
+
+        deadline = time.monotonic() + TIMEOUT
+        while not await caught_up():
+            assert time.monotonic() < deadline, "restarted service did not catch up"
+            await asyncio.sleep(0.2)
+    assert len(smtp_catcher.messages) == 1 and len(webhook_receiver.requests) == 3
+    assert len(await read_topic(bootstrap, ALERTS, timeout=2)) == 2
+
+
+async def test_retries_failures_and_bad_messages_never_stop_the_service(
+    tmp_path: Path,
+    kafka_settings: KafkaSettings,
+) -> None:
+    flaky = WebhookReceiver(responder=lambda seen, _request: 500 if len(seen) <= 2 else 200)
+    dead_url = f"http://127.0.0.1:{free_port()}/hooks/raqib"  # nothing listens there
+    rules = f"""
+channels:
+  flaky: {{kind: webhook, url: "{flaky.url}", max_attempts: 4}}
+  dead: {{kind: webhook, url: "{dead_url}", max_attempts: 3, timeout_s: 2}}
+rules:
+  - {{id: deterrence, name: Deterrence, match: {{actors: {{any: [special-deterrence-force]}}}},
+      channels: [flaky]}}
+  - {{id: bashagha, name: Bashagha, match: {{actors: {{any: [fathi-bashagha]}}}},
+      channels: [dead]}}
+"""
+    settings = settings_for(tmp_path, kafka_settings, rules)
+    bootstrap = kafka_settings.bootstrap_servers
+    first = enriched(n=1)
+    doomed = enriched(
+        "قال فتحي باشاغا إن الحكومة ستواصل عملها.", actors={BASHAGHA: ["فتحي باشاغا"]}, n=2
+    )
+    last = enriched(
+        "وأكدت قوة الردع الخاصة أن الوضع هادئ.", actors={DETERRENCE: ["قوة الردع الخاصة"]}, n=3
+    )
+    not_json = b"\x00\xffnot json at all"
+    breaks_schema = b'{"id": "xyz", "title": 42}'
+    await publish(
+        bootstrap, as_bytes(first), as_bytes(doomed), not_json, breaks_schema, as_bytes(last)
+    )
+
+    with flaky:
+        async with build_app(settings):
+            await eventually(lambda: len(flaky.accepted) == 2)
+            alerts = await read_topic(bootstrap, ALERTS, min_count=3, timeout=TIMEOUT)
+            dead = await read_topic(
+                bootstrap, dead_letter_topic("alerting"), min_count=3, timeout=TIMEOUT
+            )
+
+    by_id = {a.id: a for a in (Alert.model_validate_json(r.value) for r in alerts)}
+    (flaky_delivery,) = by_id[alert_id("deterrence", first.id)].deliveries
+    assert (flaky_delivery.status, flaky_delivery.attempts) == (DeliveryStatus.DELIVERED, 3)
+    assert flaky_delivery.last_error == "attempt 1: HTTP 500; attempt 2: HTTP 500"
+    assert [r.status for r in flaky.requests] == [500, 500, 200, 200]
+
+    (failed,) = by_id[alert_id("bashagha", doomed.id)].deliveries
+    assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 3)
+    assert failed.last_error is not None and re.findall(r"attempt \d:", failed.last_error) == [
+        "attempt 1:",
+        "attempt 2:",
+        "attempt 3:",
+    ]
+    assert "ConnectError" in failed.last_error
+
+    (next_delivery,) = by_id[alert_id("deterrence", last.id)].deliveries
+    assert next_delivery.status is DeliveryStatus.DELIVERED
+
+    # The dead-letter topic: the alert whose delivery failed, and the two bad messages as sent.
+    headers = [{k: v.decode() for k, v in r.headers} for r in dead]
+    kinds = sorted(h["x-raqib-error-type"] for h in headers)
+    assert kinds == ["DeliveryFailed", "ValidationError", "ValidationError"]
+    (failed_alert,) = [
+        r for r, h in zip(dead, headers, strict=True) if h["x-raqib-error-type"] == "DeliveryFailed"
+    ]
+    assert failed_alert.key == alert_id("bashagha", doomed.id).encode()
+    assert Alert.model_validate_json(failed_alert.value).deliveries[0].status is (
+        DeliveryStatus.FAILED
+    )
+    assert {r.value for r in dead} >= {not_json, breaks_schema}
+
+
+async def test_a_bad_rules_file_stops_the_service_before_it_starts(
+    tmp_path: Path, kafka_settings: KafkaSettings
+) -> None:
+    from services.common.errors import ConfigError
+
+    settings = settings_for(tmp_path, kafka_settings, "rules:\n  - {id: r, name: R}\n")
+    with pytest.raises(ConfigError, match=r"rules.yaml: rule 'r' \(rules\[0\]\): match"):
+        build_app(settings)

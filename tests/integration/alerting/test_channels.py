@@ -1,0 +1,119 @@
+"""Each channel adapter against a real server: what counts as delivered, retried or failed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import pytest
+
+from schemas import Alert
+from services.alerting.channels import AttemptFailed, EmailChannel, WebhookChannel
+from services.alerting.core import (
+    EmailChannelConfig,
+    Rule,
+    WebhookChannelConfig,
+    build_alert,
+    evaluate_rules,
+)
+from services.alerting.settings import AlertingSettings, SmtpSettings
+from services.devstack.receivers import SmtpCatcher, WebhookReceiver
+from services.devstack.servers import free_port
+from tests.unit.alerting.articles import enriched
+
+pytestmark = pytest.mark.integration
+
+ARTICLE = enriched()
+RULE = Rule.model_validate(
+    {
+        "id": "deterrence",
+        "name": "Deterrence",
+        "match": {"actors": {"any": ["special-deterrence-force"]}},
+        "channels": ["c"],
+    }
+)
+
+
+def _alert() -> Alert:
+    (match,) = evaluate_rules([RULE], ARTICLE)
+    return build_alert(match, ARTICLE, [("c", "webhook")], now=datetime.now(UTC))
+
+
+def _settings(smtp_port: int) -> AlertingSettings:
+    return AlertingSettings(
+        smtp=SmtpSettings(
+            host="127.0.0.1", port=smtp_port, timeout=5, sender="Raqib <alerts@raqib.example>"
+        ),
+        retry_max_delay_s=30,
+    )
+
+
+def _webhook(url: str, **options: object) -> WebhookChannel:
+    config = WebhookChannelConfig.model_validate({"kind": "webhook", "url": url, **options})
+    return WebhookChannel("hook", config, _settings(25))
+
+
+async def test_email_reaches_the_smtp_server_with_the_default_sender(
+    smtp_catcher: SmtpCatcher,
+) -> None:
+    config = EmailChannelConfig.model_validate(
+        {"kind": "email", "to": ["a@raqib.example", "b@raqib.example"]}
+    )
+    channel = EmailChannel("mail", config, _settings(smtp_catcher.port))
+    await channel.send(_alert(), ARTICLE)
+    (message,) = smtp_catcher.messages
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["From"] == "Raqib <alerts@raqib.example>"
+    assert parsed["To"] == "a@raqib.example, b@raqib.example"
+    assert "قوة الردع الخاصة" in parsed["Subject"]
+
+
+async def test_email_to_a_server_that_is_down_is_retryable() -> None:
+    config = EmailChannelConfig.model_validate({"kind": "email", "to": ["a@raqib.example"]})
+    channel = EmailChannel("mail", config, _settings(free_port()))
+    with pytest.raises(AttemptFailed) as caught:
+        await channel.send(_alert(), ARTICLE)
+    assert caught.value.retry
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"), [(404, False), (401, False), (408, True), (500, True), (503, True)]
+)
+async def test_webhook_status_decides_the_retry(status: int, retry: bool) -> None:
+    with WebhookReceiver(responder=lambda _seen, _request: status) as receiver:
+        channel = _webhook(receiver.url)
+        try:
+            with pytest.raises(AttemptFailed, match=f"HTTP {status}") as caught:
+                await channel.send(_alert(), ARTICLE)
+        finally:
+            await channel.aclose()
+    assert caught.value.retry is retry
+    assert len(receiver.requests) == 1
+
+
+async def test_webhook_to_a_closed_port_is_retryable() -> None:
+    channel = _webhook(f"http://127.0.0.1:{free_port()}/hook")
+    try:
+        with pytest.raises(AttemptFailed, match="ConnectError") as caught:
+            await channel.send(_alert(), ARTICLE)
+    finally:
+        await channel.aclose()
+    assert caught.value.retry
+
+
+async def test_webhook_posts_the_alert_with_its_id_and_no_signature_without_secret() -> None:
+    with WebhookReceiver() as receiver:
+        channel = _webhook(receiver.url)
+        alert = _alert()
+        try:
+            await channel.send(alert, ARTICLE)
+        finally:
+            await channel.aclose()
+    (request,) = receiver.requests
+    assert request.headers["X-Raqib-Alert-Id"] == alert.id
+    assert "X-Raqib-Signature" not in request.headers
+    assert request.headers["Content-Type"].startswith("application/json")
+    assert Alert.model_validate_json(request.body) == alert

@@ -1,0 +1,73 @@
+"""Enriched articles built by hand, with mention spans found in the text as the tagger would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id, content_hash
+
+DETERRENCE = ("special-deterrence-force", "قوة الردع الخاصة", EntityType.ARMED_GROUP)
+BASHAGHA = ("fathi-bashagha", "فتحي باشاغا", EntityType.PERSON)
+TRIPOLI = ("tripoli", "طرابلس", EntityType.CITY)
+
+DETERRENCE_TEXT = (
+    "أعلنت وزارة الداخلية عن خطة أمنية جديدة في العاصمة. "
+    "وقال مصدر إن قوة الردع الخاصة انتشرت قرب مطار معيتيقة في طرابلس! "
+    "ولم تعلق الحكومة على الخبر حتى الآن."
+)
+
+
+def mentions_of(text: str, alias: str, field: Literal["title", "text"] = "text") -> list[Mention]:
+    found, start = [], text.find(alias)
+    while start >= 0:
+        found.append(
+            Mention(
+                start=start,
+                end=start + len(alias),
+                text=alias,
+                alias=alias,
+                rule="unambiguous-alias",
+                field=field,
+            )
+        )
+        start = text.find(alias, start + len(alias))
+    return found
+
+
+def enriched(
+    text: str = DETERRENCE_TEXT,
+    *,
+    title: str = "انتشار أمني في طرابلس",
+    actors: dict[tuple[str, str, EntityType], list[str]] | None = None,
+    topics: list[str] | None = None,
+    language: str = "ar",
+    source: str = "Libya Observer",
+    n: int = 1,
+) -> EnrichedArticle:
+    """An article whose entities are ``actors`` (entity → aliases to find in title and text)."""
+    if actors is None:
+        actors = {DETERRENCE: ["قوة الردع الخاصة"]}
+    entities = []
+    for (entity_id, name, kind), aliases in actors.items():
+        mentions = [m for a in aliases for m in mentions_of(title, a, "title")]
+        mentions += [m for a in aliases for m in mentions_of(text, a)]
+        entities.append(Entity(id=entity_id, name=name, type=kind, mentions=mentions))
+    url = f"https://news.example/{n}"
+    return EnrichedArticle(
+        id=article_id(url),
+        url=url,
+        source=source,
+        title=title,
+        text=text,
+        language=language,
+        published_at=datetime(2026, 1, 2, 9, 30, tzinfo=UTC),
+        fetched_at=datetime(2026, 1, 2, 10, 0, tzinfo=UTC),
+        content_hash=content_hash(text),
+        entities=entities,
+        topics=[Topic(id=t, evidence=["x"]) for t in (topics or [])],
+        normalized_title=title,
+        knowledge_base_version="test",
+        tagger_version="test",
+        enriched_at=datetime(2026, 1, 2, 10, 1, tzinfo=UTC),
+    )

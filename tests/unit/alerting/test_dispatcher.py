@@ -1,0 +1,205 @@
+"""The dispatcher with scripted channels and a real state file: retries, final states,
+and never sending a delivered alert twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from prometheus_client import REGISTRY
+
+from schemas import Alert, DeliveryStatus, EnrichedArticle
+from services.alerting.channels import AttemptFailed, Dispatcher
+from services.alerting.core import Rule, build_alert, evaluate_rules
+from services.alerting.store import DeliveryRecord, SentStore
+from services.common.errors import ConfigError
+from tests.unit.alerting.articles import enriched
+
+NOW = datetime(2026, 1, 2, 10, 5, tzinfo=UTC)
+
+
+class ScriptedChannel:
+    """Answers each attempt from a script: None delivers, an exception fails."""
+
+    def __init__(
+        self,
+        name: str,
+        script: list[Exception | None],
+        kind: Literal["email", "webhook"] = "webhook",
+        max_attempts: int = 3,
+    ) -> None:
+        self.name, self.kind, self.max_attempts = name, kind, max_attempts
+        self.script = script
+        self.calls = 0
+
+    async def send(self, alert: Alert, article: EnrichedArticle) -> None:
+        outcome = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if outcome is not None:
+            raise outcome
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _count(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "raqib_alerting_deliveries_total", {"kind": "webhook", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SentStore]:
+    with SentStore(tmp_path / "state" / "alerting.sqlite3") as opened:
+        yield opened
+
+
+def _alert(channels: list[str]) -> tuple[Alert, EnrichedArticle]:
+    article = enriched()
+    rule = Rule.model_validate(
+        {
+            "id": "d",
+            "name": "D",
+            "match": {"actors": {"any": ["special-deterrence-force"]}},
+            "channels": channels,
+        }
+    )
+    (match,) = evaluate_rules([rule], article)
+    return build_alert(match, article, [(c, "webhook") for c in channels], now=NOW), article
+
+
+def _dispatcher(store: SentStore, *channels: ScriptedChannel) -> tuple[Dispatcher, list[float]]:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    dispatcher = Dispatcher(
+        {c.name: c for c in channels},
+        store,
+        base_delay_s=1.0,
+        max_delay_s=3.0,
+        sleep=sleep,
+        jitter=lambda: 0.0,
+        clock=lambda: NOW,
+    )
+    return dispatcher, waits
+
+
+async def test_retries_then_delivers_and_records_the_attempts(store: SentStore) -> None:
+    hook = ScriptedChannel(
+        "hook", [AttemptFailed("HTTP 500", retry=True)] * 2 + [None], max_attempts=5
+    )
+    dispatcher, waits = _dispatcher(store, hook)
+    alert, article = _alert(["hook"])
+    result = await dispatcher.dispatch(alert, article)
+    (delivery,) = result.alert.deliveries
+    assert (delivery.status, delivery.attempts, delivery.delivered_at) == (
+        DeliveryStatus.DELIVERED,
+        3,
+        NOW,
+    )
+    assert delivery.last_error == "attempt 1: HTTP 500; attempt 2: HTTP 500"
+    assert waits == [0.5, 1.0]
+    assert result.attempted and not result.failed
+    assert store.get(alert.id, "hook") == DeliveryRecord(
+        alert.id, "hook", DeliveryStatus.DELIVERED, 3, delivery.last_error, NOW
+    )
+
+
+async def test_gives_up_after_max_attempts_with_every_error(store: SentStore) -> None:
+    hook = ScriptedChannel("hook", [AttemptFailed("ConnectError: refused", retry=True)])
+    dispatcher, waits = _dispatcher(store, hook)
+    alert, article = _alert(["hook"])
+    result = await dispatcher.dispatch(alert, article)
+    (delivery,) = result.failed
+    assert (delivery.status, delivery.attempts, hook.calls) == (DeliveryStatus.FAILED, 3, 3)
+    assert delivery.last_error is not None and delivery.last_error.count("ConnectError") == 3
+    assert waits == [0.5, 1.0]
+
+
+async def test_a_permanent_failure_is_not_retried(store: SentStore) -> None:
+    hook = ScriptedChannel("hook", [AttemptFailed("HTTP 404", retry=False), None])
+    dispatcher, waits = _dispatcher(store, hook)
+    alert, article = _alert(["hook"])
+    (delivery,) = (await dispatcher.dispatch(alert, article)).alert.deliveries
+    assert (delivery.status, delivery.attempts, hook.calls, waits) == (
+        DeliveryStatus.FAILED,
+        1,
+        1,
+        [],
+    )
+
+
+async def test_an_unexpected_error_counts_as_a_failed_attempt(store: SentStore) -> None:
+    hook = ScriptedChannel("hook", [RuntimeError("boom"), None])
+    dispatcher, _ = _dispatcher(store, hook)
+    alert, article = _alert(["hook"])
+    (delivery,) = (await dispatcher.dispatch(alert, article)).alert.deliveries
+    assert delivery.status is DeliveryStatus.DELIVERED
+    assert delivery.last_error == "attempt 1: RuntimeError: boom"
+
+
+async def test_retry_after_is_honoured_within_the_cap(store: SentStore) -> None:
+    hook = ScriptedChannel(
+        "hook",
+        [
+            AttemptFailed("HTTP 429", retry=True, retry_after_s=2.5),
+            AttemptFailed("HTTP 429", retry=True, retry_after_s=60),
+            None,
+        ],
+    )
+    dispatcher, waits = _dispatcher(store, hook)
+    alert, article = _alert(["hook"])
+    await dispatcher.dispatch(alert, article)
+    assert waits == [2.5, 3.0]
+
+
+async def test_a_delivered_channel_is_never_sent_again(store: SentStore) -> None:
+    ok = ScriptedChannel("ok", [None])
+    down = ScriptedChannel("down", [AttemptFailed("down", retry=True)], max_attempts=2)
+    dispatcher, _ = _dispatcher(store, ok, down)
+    alert, article = _alert(["ok", "down"])
+    first = await dispatcher.dispatch(alert, article)
+    assert [d.status for d in first.alert.deliveries] == [
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.FAILED,
+    ]
+    down.script = [None]
+    second = await dispatcher.dispatch(alert, article)
+    assert (ok.calls, down.calls) == (1, 3)  # only the failed one was tried again
+    assert [(d.status, d.attempts) for d in second.alert.deliveries] == [
+        (DeliveryStatus.DELIVERED, 1),
+        (DeliveryStatus.DELIVERED, 3),
+    ]
+    skipped_before = _count("skipped_already_sent")
+    third = await dispatcher.dispatch(alert, article)
+    assert not third.attempted and (ok.calls, down.calls) == (1, 3)
+    assert _count("skipped_already_sent") == skipped_before + 2
+
+
+async def test_state_survives_reopening_and_one_process_owns_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "alerting.sqlite3"
+    with SentStore(path) as store:
+        store.save(
+            DeliveryRecord("a" * 16, "hook", DeliveryStatus.DELIVERED, 2, None, NOW), now=NOW
+        )
+        store.mark_published("a" * 16, now=NOW)
+        with pytest.raises(ConfigError, match="in use by another process"):
+            SentStore(path).open()
+        assert store.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with SentStore(path) as reopened:
+        record = reopened.get("a" * 16, "hook")
+        assert record is not None and record.status is DeliveryStatus.DELIVERED
+        assert record.delivered_at == NOW and record.attempts == 2
+        assert reopened.was_published("a" * 16) and not reopened.was_published("b" * 16)
+        assert reopened.get("a" * 16, "mail") is None
+
+
+def test_a_store_used_before_open_says_so(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="before open"):
+        SentStore(tmp_path / "x.sqlite3").get("a", "b")

@@ -1,0 +1,200 @@
+"""What analysts read: snippet, subject, right-to-left HTML with marks, plain text, Slack."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+from schemas import Alert, EnrichedArticle
+from services.alerting.core import (
+    Rule,
+    build_alert,
+    evaluate_rules,
+    passages,
+    render_email,
+    render_html,
+    render_text,
+    slack_payload,
+    snippet,
+    subject,
+    webhook_body,
+)
+from tests.unit.alerting.articles import BASHAGHA, DETERRENCE, enriched
+
+NOW = datetime(2026, 1, 2, 10, 5, tzinfo=UTC)
+RULE = Rule.model_validate(
+    {
+        "id": "deterrence",
+        "name": "Deterrence",
+        "match": {"actors": {"any": ["special-deterrence-force"]}},
+        "channels": ["mail"],
+    }
+)
+
+
+def _alert(article: EnrichedArticle, rule: Rule = RULE) -> Alert:
+    (match,) = evaluate_rules([rule], article)
+    return build_alert(match, article, [("mail", "email")], now=NOW)
+
+
+class _Marks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.marked: list[str] = []
+        self.roots: list[dict[str, str | None]] = []
+        self._in_mark = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "html":
+            self.roots.append(dict(attrs))
+        self._in_mark = tag == "mark"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "mark":
+            self._in_mark = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_mark:
+            self.marked.append(data)
+
+
+def test_the_snippet_is_the_sentence_around_the_first_mention() -> None:
+    article = enriched()
+    assert snippet(article, ["special-deterrence-force"]) == (
+        "وقال مصدر إن قوة الردع الخاصة انتشرت قرب مطار معيتيقة في طرابلس!"
+    )
+
+
+def test_one_passage_per_entity_sentence_with_every_mention_marked() -> None:
+    text = (
+        "خبر أول لا علاقة له. قال فتحي باشاغا إن الوضع هادئ. جملة ثالثة. "
+        "وأكدت قوة الردع الخاصة أن قوة الردع الخاصة جاهزة."
+    )
+    article = enriched(text, actors={DETERRENCE: ["قوة الردع الخاصة"], BASHAGHA: ["فتحي باشاغا"]})
+    found = passages(article, ["special-deterrence-force", "fathi-bashagha"])
+    assert [p.text for p in found] == [
+        "قال فتحي باشاغا إن الوضع هادئ.",
+        "وأكدت قوة الردع الخاصة أن قوة الردع الخاصة جاهزة.",
+    ]
+    assert [[p.text[s:e] for s, e in p.marks] for p in found] == [
+        ["فتحي باشاغا"],
+        ["قوة الردع الخاصة", "قوة الردع الخاصة"],
+    ]
+
+
+def test_a_long_sentence_is_cut_to_a_window_around_the_mention() -> None:
+    filler = "كلمة " * 200
+    text = filler + "ثم ظهرت قوة الردع الخاصة " + filler
+    (passage,) = passages(enriched(text), ["special-deterrence-force"])
+    assert len(passage.text) < 400
+    assert passage.text.startswith("…") and passage.text.endswith("…")
+    ((start, end),) = passage.marks
+    assert passage.text[start:end] == "قوة الردع الخاصة"
+
+
+def test_without_mentions_in_the_text_the_snippet_opens_the_article() -> None:
+    article = enriched("الجملة الأولى. الجملة الثانية.", actors={})
+    assert snippet(article, []) == "الجملة الأولى."
+
+
+def test_the_alert_carries_the_rule_entities_summary_and_pending_deliveries() -> None:
+    article = enriched()
+    alert = _alert(article)
+    assert alert.rule.id == "deterrence" and alert.rule.name == "Deterrence"
+    assert alert.entities == ["special-deterrence-force"]
+    assert alert.article.id == article.id and alert.article.url == article.url
+    assert "قوة الردع الخاصة" in alert.article.snippet
+    assert [(d.channel, d.kind, d.status.value, d.attempts) for d in alert.deliveries] == [
+        ("mail", "email", "pending", 0)
+    ]
+
+
+def test_subject_names_the_rule_the_actors_and_the_title() -> None:
+    article = enriched(title="انتشار أمني\nفي طرابلس")
+    assert subject(_alert(article), article) == (
+        "[Raqib] Deterrence: قوة الردع الخاصة — انتشار أمني في طرابلس"
+    )
+
+
+def test_html_is_right_to_left_arabic_with_the_mentions_marked() -> None:
+    article = enriched(title="قوة الردع الخاصة تنتشر <بقوة> & تهدد")
+    page = render_html(_alert(article), article)
+    parser = _Marks()
+    parser.feed(page)
+    assert parser.roots == [{"dir": "rtl", "lang": "ar"}]
+    assert parser.marked == ["قوة الردع الخاصة", "قوة الردع الخاصة"]  # title and sentence
+    assert "&lt;بقوة&gt; &amp; تهدد" in page  # article text is escaped, never markup
+    assert "https://news.example/1" in page and "Libya Observer" in page
+    assert "2026-01-02 09:30 UTC" in page
+
+
+def test_html_of_a_latin_script_article_is_left_to_right() -> None:
+    article = enriched("Rada deployed.", actors={DETERRENCE: ["Rada"]}, language="en")
+    assert '<html dir="ltr" lang="en">' in render_html(_alert(article), article)
+
+
+def test_plain_text_has_title_source_date_link_and_the_sentence() -> None:
+    article = enriched()
+    text = render_text(_alert(article), article)
+    assert "Deterrence: قوة الردع الخاصة" in text
+    assert "المصدر: Libya Observer" in text
+    assert "التاريخ: 2026-01-02 09:30 UTC" in text
+    assert "الرابط: https://news.example/1" in text
+    assert "وقال مصدر إن «قوة الردع الخاصة» انتشرت" in text
+    assert "<" not in text
+
+
+def test_email_is_multipart_utf8_and_the_arabic_survives_the_wire() -> None:
+    article = enriched()
+    alert = _alert(article)
+    message = render_email(
+        alert, article, sender="Raqib <alerts@raqib.example>", recipients=["desk@example.org"]
+    )
+    wire = message.as_bytes(policy=email.policy.SMTP)
+    assert wire.isascii()  # headers RFC 2047-encoded, bodies base64: safe on any relay
+    parsed = email.message_from_bytes(wire, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == subject(alert, article)
+    assert parsed["Message-ID"] == f"<{alert.id}.alert@raqib.example>"
+    assert parsed["X-Raqib-Alert-Id"] == alert.id
+    assert parsed["To"] == "desk@example.org"
+    plain = parsed.get_body(("plain",))
+    rich = parsed.get_body(("html",))
+    assert plain is not None and rich is not None
+    assert "«قوة الردع الخاصة»" in plain.get_content()
+    assert '<html dir="rtl" lang="ar">' in rich.get_content()
+    assert rich.get_content_charset() == "utf-8"
+
+
+def test_slack_payload_has_fallback_text_and_blocks() -> None:
+    article = enriched(title="قوة الردع الخاصة <تنتشر>")
+    payload = slack_payload(_alert(article), article)
+    assert payload["text"] == subject(_alert(article), article)
+    blocks = payload["blocks"]
+    assert isinstance(blocks, list)
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "context"]
+    assert blocks[0]["text"] == {"type": "plain_text", "text": "Deterrence: قوة الردع الخاصة"}
+    assert blocks[1]["text"]["text"] == (
+        "*<https://news.example/1|قوة الردع الخاصة &lt;تنتشر&gt;>*"
+    )
+    assert "*قوة الردع الخاصة*" in blocks[2]["text"]["text"]
+    assert blocks[2]["text"]["text"].startswith("> ")
+    json.dumps(payload)  # serialisable as is
+
+
+def test_webhook_body_formats() -> None:
+    article = enriched()
+    alert = _alert(article)
+    assert Alert.model_validate_json(webhook_body(alert, article, "raqib")) == alert
+    slack = json.loads(webhook_body(alert, article, "slack"))
+    assert set(slack) == {"text", "blocks"}
+    assert "قوة الردع الخاصة" in webhook_body(alert, article, "slack").decode("utf-8")
+
+
+def test_a_line_is_a_sentence_and_is_not_marked_as_cut() -> None:
+    article = enriched("عنوان الخبر\nثم انتشرت قوة الردع الخاصة\nسطر آخر")
+    assert snippet(article, ["special-deterrence-force"]) == "ثم انتشرت قوة الردع الخاصة"

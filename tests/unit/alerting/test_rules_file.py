@@ -1,0 +1,181 @@
+"""Rules-file loading: each kind of mistake is one ConfigError naming file, rule and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.alerting.core import RULE_KINDS, load_rules, parse_rules
+from services.alerting.core.rules import WebhookChannelConfig
+from services.common.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+
+CHANNELS = """
+channels:
+  mail: {kind: email, to: [analysts@example.org]}
+  hook: {kind: webhook, url: "https://hooks.example.org/raqib", secret: s3cret}
+"""
+
+
+def _rules(body: str) -> str:
+    return CHANNELS + "rules:\n" + body
+
+
+def _error(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_rules(text, "watch.yaml", env=env or {}, kinds=RULE_KINDS)
+    return str(caught.value)
+
+
+def test_a_valid_file_loads_every_field() -> None:
+    rule_set = parse_rules(
+        _rules("""
+  - id: rada
+    name: Rada
+    description: the deterrence force
+    match:
+      actors: {any: [special-deterrence-force], none: [khalifa-haftar]}
+      topics: {any: [armed-clashes]}
+      languages: [ar]
+      sources: [Libya Observer]
+      keywords: [اشتباكات]
+    channels: [mail, hook]
+"""),
+        "watch.yaml",
+        env={},
+    )
+    (rule,) = rule_set.rules
+    assert rule.kind == "match"
+    assert rule.match.actors.none == ["khalifa-haftar"]
+    assert rule.match.keywords == ["اشتباكات"]
+    hook = rule_set.channels["hook"]
+    assert isinstance(hook, WebhookChannelConfig)
+    assert hook.secret is not None and hook.secret.get_secret_value() == "s3cret"
+    assert (hook.format, hook.max_attempts) == ("raqib", 5)
+
+
+def test_the_default_rules_file_watches_deterrence_and_bashagha() -> None:
+    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env={}, kinds=RULE_KINDS)
+    by_id = {rule.id: rule for rule in rule_set.rules}
+    assert by_id["deterrence"].name == "Deterrence"
+    assert by_id["deterrence"].match.actors.any == ["special-deterrence-force"]
+    assert by_id["bashagha"].name == "Bashagha"
+    assert by_id["bashagha"].match.actors.any == ["fathi-bashagha"]
+    for rule in rule_set.rules:
+        assert rule.channels == ["analysts-email", "analysts-webhook"]
+    hook = rule_set.channels["analysts-webhook"]
+    assert isinstance(hook, WebhookChannelConfig)
+    assert hook.secret is None  # unsigned unless RAQIB_WEBHOOK_SECRET is set
+
+
+def test_the_default_rules_file_takes_its_addresses_from_the_environment() -> None:
+    env = {
+        "RAQIB_WEBHOOK_URL": "https://ops.example.org/hook",
+        "RAQIB_WEBHOOK_SECRET": "k",
+        "RAQIB_ALERT_EMAIL_TO": "desk@example.org",
+    }
+    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env=env, kinds=RULE_KINDS)
+    hook = rule_set.channels["analysts-webhook"]
+    assert isinstance(hook, WebhookChannelConfig)
+    assert hook.url == "https://ops.example.org/hook"
+    assert hook.secret is not None and hook.secret.get_secret_value() == "k"
+    assert rule_set.channels["analysts-email"].to == ["desk@example.org"]  # type: ignore[union-attr]
+
+
+def test_unknown_channel_names_the_rule_and_field() -> None:
+    message = _error(_rules("  - {id: r1, name: R, match: {languages: [ar]}, channels: [pager]}"))
+    assert message.startswith("watch.yaml: ")
+    assert "rule 'r1' (rules[0]): channels: unknown channel 'pager'" in message
+
+
+def test_duplicate_rule_ids_are_an_error() -> None:
+    message = _error(
+        _rules(
+            "  - {id: same, name: A, match: {languages: [ar]}, channels: [mail]}\n"
+            "  - {id: same, name: B, match: {languages: [en]}, channels: [mail]}\n"
+        )
+    )
+    assert "rule 'same' (rules[1]): id: duplicate rule id, first used by rules[0]" in message
+
+
+def test_unknown_rule_kind_is_an_error() -> None:
+    message = _error(
+        _rules("  - {id: r1, name: R, kind: spike, match: {languages: [ar]}, channels: [mail]}")
+    )
+    assert "rule 'r1' (rules[0]): kind: unknown rule kind 'spike'" in message
+
+
+def test_missing_fields_name_the_rule_by_index_when_it_has_no_id() -> None:
+    message = _error(
+        _rules(
+            "  - {id: r1, match: {languages: [ar]}, channels: [mail]}\n"
+            "  - {name: No id, match: {languages: [ar]}, channels: [mail]}\n"
+            "  - {id: r3, name: R3, channels: [mail]}\n"
+        )
+    )
+    assert "rule 'r1' (rules[0]): name: Field required" in message
+    assert "rules[1]: id: Field required" in message
+    assert "rule 'r3' (rules[2]): match: Field required" in message
+
+
+def test_misspelt_and_empty_conditions_are_errors() -> None:
+    message = _error(
+        _rules(
+            "  - {id: r1, name: R, match: {actor: {any: [x]}}, channels: [mail]}\n"
+            "  - {id: r2, name: R, match: {}, channels: [mail]}\n"
+            "  - {id: r3, name: R, match: {actors: {any: [Not A Slug]}}, channels: [mail]}\n"
+            "  - {id: r4, name: R, match: {keywords: ['!!', '  ']}, channels: [mail]}\n"
+        )
+    )
+    assert "rule 'r1' (rules[0]): match.actor: Extra inputs are not permitted" in message
+    assert "rule 'r2' (rules[1]): match: needs at least one condition" in message
+    assert "rule 'r3' (rules[2]): match.actors.any: ids must be lowercase slugs" in message
+    assert "rule 'r4' (rules[3]): match.keywords: keywords need a letter or digit" in message
+
+
+def test_channel_mistakes_name_the_channel_and_field() -> None:
+    message = _error(
+        """
+channels:
+  pager: {kind: sms, to: [x]}
+  ftp: {kind: webhook, url: "ftp://files.example.org/in"}
+  bad-mail: {kind: email, to: [not-an-address]}
+  slow: {kind: webhook, url: "http://h.example.org/", timeout_s: 0}
+rules: []
+"""
+    )
+    assert "channel 'pager': kind: Input tag 'sms'" in message
+    assert "channel 'ftp': url: webhook URL must be http or https, got 'ftp://files" in message
+    assert "channel 'bad-mail': to: not an email address: 'not-an-address'" in message
+    assert "channel 'slow': timeout_s: Input should be greater than 0" in message
+
+
+def test_yaml_syntax_errors_give_the_line() -> None:
+    message = _error("channels: {}\nrules:\n  - id: r1\n    name: [unclosed\n")
+    assert message.startswith("watch.yaml:5:")
+    assert "YAML syntax error" in message
+
+
+def test_a_file_that_is_not_a_mapping_is_an_error() -> None:
+    assert "expected a mapping" in _error("- just\n- a list\n")
+
+
+def test_unset_variable_without_default_names_the_field() -> None:
+    message = _error(CHANNELS.replace("s3cret", '"${HOOK_SECRET}"') + "rules: []\n")
+    assert "channel 'hook': secret: environment variable HOOK_SECRET is not set" in message
+
+
+def test_known_actor_hook_rejects_unknown_actor_ids() -> None:
+    text = _rules(
+        "  - {id: r1, name: R, match: {actors: {all: [fathi-bashagha, nobody]}}, channels: [mail]}"
+    )
+    with pytest.raises(ConfigError, match=r"rule 'r1' \(rules\[0\]\): match.actors.all: unknown"):
+        parse_rules(text, "w.yaml", env={}, known_actor=lambda a: a == "fathi-bashagha")
+    assert parse_rules(text, "w.yaml", env={}).rules[0].match.actors.all[1] == "nobody"
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read rules file"):
+        load_rules(tmp_path / "missing.yaml", env={})
