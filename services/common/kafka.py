@@ -97,42 +97,47 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
 
 
 def dead_letter_headers(
-    stage: str, msg: StreamMessage[Any], error: BaseException
+    stage: str, source: Any, error_type: str, error: str
 ) -> dict[str, str]:
-    raw = msg.raw_message
+    """The ``x-raqib-*`` headers of a dead-letter record; ``source`` is the consumed record."""
     return {
         "x-raqib-stage": stage,
-        "x-raqib-error-type": type(error).__name__,
-        "x-raqib-error": str(error)[:4000],
-        "x-raqib-source-topic": str(getattr(raw, "topic", "")),
-        "x-raqib-source-partition": str(getattr(raw, "partition", "")),
-        "x-raqib-source-offset": str(getattr(raw, "offset", "")),
+        "x-raqib-error-type": error_type,
+        "x-raqib-error": error[:4000],
+        "x-raqib-source-topic": str(getattr(source, "topic", "")),
+        "x-raqib-source-partition": str(getattr(source, "partition", "")),
+        "x-raqib-source-offset": str(getattr(source, "offset", "")),
         "x-raqib-failed-at": datetime.now(UTC).isoformat(),
     }
 
 
 async def publish_dead_letter(
-    broker: KafkaBroker, stage: str, msg: StreamMessage[Any], error: BaseException
+    broker: KafkaBroker, stage: str, source: Any, value: bytes, error_type: str, error: str
 ) -> None:
-    """Write ``msg``'s original bytes, untouched, to the stage's dead-letter topic.
+    """Write ``value`` (the consumed bytes, untouched) to the stage's dead-letter topic.
 
     Keeping the value as it was lets an operator re-drive it; the error travels in
-    ``x-raqib-*`` headers.
+    ``x-raqib-*`` headers. ``source`` is the consumed record (topic, partition, offset, key);
+    batch stages call this once per bad record.
     """
-    raw = msg.raw_message
-    key = getattr(raw, "key", None)
+    key = getattr(source, "key", None)
     await broker.publish(
-        msg.body, dead_letter_topic(stage), key=key, headers=dead_letter_headers(stage, msg, error)
+        value,
+        dead_letter_topic(stage),
+        key=key,
+        headers=dead_letter_headers(stage, source, error_type, error),
     )
     MESSAGES.labels(stage, "dead_lettered").inc()
     log.warning(
         "dead-lettered message",
         extra={
             "stage": stage,
-            "source_topic": getattr(raw, "topic", None),
-            "offset": getattr(raw, "offset", None),
+            "source_topic": getattr(source, "topic", None),
+            "partition": getattr(source, "partition", None),
+            "offset": getattr(source, "offset", None),
             "key": key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
-            "error": str(error)[:500],
+            "error_type": error_type,
+            "error": error[:500],
         },
     )
 
@@ -149,7 +154,9 @@ def dead_letter_middleware(
             try:
                 result = await call_next(msg)
             except (ValidationError, PermanentError, UnicodeDecodeError) as error:
-                await publish_dead_letter(broker, stage, msg, error)
+                await publish_dead_letter(
+                    broker, stage, msg.raw_message, msg.body, type(error).__name__, str(error)
+                )
                 failures = 0
                 return None
             except Exception as error:

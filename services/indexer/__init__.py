@@ -1,0 +1,1 @@
+"""The indexer: ``articles.enriched`` → Elasticsearch, in batches, idempotently by article id."""

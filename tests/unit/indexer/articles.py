@@ -1,0 +1,84 @@
+"""Hand-built enriched articles for the indexer tests (Arabic text, real actor ids)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id, content_hash
+
+DETERRENCE = "special-deterrence-force"
+BASHAGHA = "fathi-bashagha"
+
+
+def mention_of(
+    text: str, surface: str, alias: str, *, field: Literal["title", "text"] = "text"
+) -> Mention:
+    start = text.index(surface)
+    return Mention(
+        start=start,
+        end=start + len(surface),
+        text=surface,
+        alias=alias,
+        rule="unambiguous-alias",
+        field=field,
+    )
+
+
+def make_article(
+    title: str,
+    text: str,
+    *,
+    actors: dict[str, tuple[str, EntityType, str]] | None = None,
+    topics: dict[str, list[str]] | None = None,
+    html: str | None = None,
+) -> EnrichedArticle:
+    """An article whose entities point at real spans of ``text``.
+
+    ``actors`` maps an actor id to (name, type, the surface form as it appears in ``text``).
+    """
+    entities = [
+        Entity(id=actor, name=name, type=kind, mentions=[mention_of(text, surface, surface)])
+        for actor, (name, kind, surface) in (actors or {}).items()
+    ]
+    return EnrichedArticle(
+        id=article_id("test\n" + text),
+        url=f"https://example.org/news/{article_id(text)}",
+        source="Test Agency",
+        feed="test-feed",
+        title=title,
+        text=text,
+        html=html,
+        language="ar",
+        published_at=datetime(2025, 12, 19, 8, 30, tzinfo=UTC),
+        fetched_at=datetime(2025, 12, 19, 9, 0, tzinfo=UTC),
+        content_hash=content_hash(text),
+        entities=entities,
+        topics=[Topic(id=topic, evidence=terms) for topic, terms in (topics or {}).items()],
+        normalized_title=title.replace("أ", "ا"),
+        knowledge_base_version="kb-test-1",
+        tagger_version="tagger-test-1",
+        enriched_at=datetime(2025, 12, 19, 9, 1, tzinfo=UTC),
+    )
+
+
+def deterrence_article(
+    text: str = "أعلن جهاز الردع في طرابلس عن عملية أمنية جديدة.",
+) -> EnrichedArticle:
+    return make_article(
+        "جهاز الردع يعلن عملية أمنية",
+        text,
+        actors={DETERRENCE: ("Special Deterrence Force", EntityType.ARMED_GROUP, "الردع")},
+        topics={"armed-clashes": ["عملية", "امنية"]},
+        html="<p>" + text + "</p>",
+    )
+
+
+def bashagha_article() -> EnrichedArticle:
+    text = "التقى فتحي باشاغا وفدا من مصراتة لبحث المصالحة."
+    return make_article(
+        "باشاغا يلتقي وفدا من مصراتة",
+        text,
+        actors={BASHAGHA: ("Fathi Bashagha", EntityType.PERSON, "باشاغا")},
+        topics={"mediation": ["المصالحة"]},
+    )
