@@ -108,7 +108,7 @@ def run(service: Annotated[Service, typer.Argument(help="The service to run.")])
     observability = ObservabilitySettings()
     configure_logging(service.value, observability.log_level)
     if observability.metrics_port:
-        start_http_server(observability.metrics_port, addr="0.0.0.0")  # noqa: S104
+        start_http_server(observability.metrics_port, addr="0.0.0.0")
     module: Any = importlib.import_module(f"services.{service.value}.app")
     asyncio.run(module.build_app().run())
 

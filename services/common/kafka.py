@@ -9,6 +9,7 @@ re-raised after a backoff, the offset is not committed and the message is read a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import Iterable
@@ -87,10 +88,9 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            # Another replica may create one between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created it between our list and our create
             log.info("created topics", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ class LocalStack:
         }
 
     def start(self) -> None:
-        steps = [
+        steps: list[tuple[str, Callable[[], object]]] = [
             ("Kafka broker (Tansu)", self.kafka.start),
             ("Elasticsearch API (noida-db)", self.elasticsearch.start),
             ("SMTP catcher", self.smtp.start),
@@ -186,7 +187,9 @@ def _show(
     )
 
 
-async def _run(stack: LocalStack, seeds: Path, keep_running: bool, timeout: float) -> dict[str, Any]:
+async def _run(
+    stack: LocalStack, seeds: Path, keep_running: bool, timeout: float
+) -> dict[str, Any]:
     settings = KafkaSettings(bootstrap_servers=stack.kafka.bootstrap_servers)
     articles = await replay(
         seeds, settings, on_published=lambda p, a: console.print(f"  replayed {p.name} → {a.id}")

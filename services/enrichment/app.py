@@ -1,4 +1,4 @@
-"""Enrichment wiring: ``articles.raw`` → tag → ``articles.enriched``; failures → ``enrichment.dlq``."""
+"""Enrichment wiring: ``articles.raw`` → tag → ``articles.enriched``; bad input → DLQ."""
 
 from __future__ import annotations
 
