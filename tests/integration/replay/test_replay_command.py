@@ -1,0 +1,50 @@
+"""`raqib replay` as a user runs it, against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schemas import RawArticle
+from services.common.kafka import ARTICLES_RAW
+from services.devstack.servers import LocalKafka
+from services.devstack.topics import read_topic
+from tests.conftest import REPO, SEEDS
+
+pytestmark = pytest.mark.integration
+
+
+def _replay(kafka: LocalKafka, directory: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "replay", str(directory)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+async def test_replaying_twice_publishes_the_same_ids(kafka: LocalKafka) -> None:
+    first, second = _replay(kafka, SEEDS), _replay(kafka, SEEDS)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert json.loads(first.stdout)["ids"] == json.loads(second.stdout)["ids"]
+
+    records = await read_topic(kafka.bootstrap_servers, ARTICLES_RAW, min_count=10)
+    articles = [RawArticle.model_validate_json(r.value) for r in records]
+    assert len(articles) == 10
+    assert len({a.id for a in articles}) == 5
+    assert all(r.key == a.id.encode() for r, a in zip(records, articles, strict=True))
+
+
+async def test_a_broken_fixture_stops_the_replay_before_anything_is_sent(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    (tmp_path / "good.txt").write_text("خبر سليم", encoding="utf-8")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe broken")
+    done = _replay(kafka, tmp_path)
+    assert done.returncode == 2
+    assert "bad.txt" in done.stderr and "not UTF-8" in done.stderr
+    assert await read_topic(kafka.bootstrap_servers, ARTICLES_RAW, timeout=2) == []
