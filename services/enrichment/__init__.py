@@ -1,0 +1,1 @@
+"""Enrichment: normalises Arabic text, tags actors (with mention spans) and topics."""

@@ -1,0 +1,25 @@
+"""The enrichment service's pure core: normalise, clean, tag actors and topics, date.
+
+No I/O here except reading the knowledge base file; the Kafka wiring lives in ``app.py``.
+"""
+
+from services.enrichment.core.cleaning import clean_text
+from services.enrichment.core.dates import extract_published_date
+from services.enrichment.core.enrich import enrich
+from services.enrichment.core.errors import InvalidText
+from services.enrichment.core.knowledge_base import KnowledgeBase, load_knowledge_base
+from services.enrichment.core.normalize import normalize_arabic
+from services.enrichment.core.tagger import TAGGER_VERSION, Tagger, TagResult
+
+__all__ = [
+    "TAGGER_VERSION",
+    "InvalidText",
+    "KnowledgeBase",
+    "TagResult",
+    "Tagger",
+    "clean_text",
+    "enrich",
+    "extract_published_date",
+    "load_knowledge_base",
+    "normalize_arabic",
+]

@@ -1,0 +1,40 @@
+"""``enrich``: a RawArticle in, an EnrichedArticle out — pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas import EnrichedArticle, RawArticle
+from services.enrichment.core.cleaning import clean_text
+from services.enrichment.core.dates import extract_published_date
+from services.enrichment.core.tagger import TAGGER_VERSION, Tagger, check_text
+
+__all__ = ["enrich"]
+
+
+def enrich(article: RawArticle, tagger: Tagger, *, now: datetime) -> EnrichedArticle:
+    """Clean the text, tag title and cleaned text, fill the publication date if missing.
+
+    Mention spans refer to the cleaned text, which replaces the raw text in the result.
+    Raises ``InvalidText`` (a PermanentError) for input that is not text.
+    """
+    check_text(article.text, "text")
+    text = clean_text(article.text)
+    result = tagger.tag(article.title, text)
+    published_at = article.published_at
+    if published_at is None:
+        stated = extract_published_date(text)
+        if stated is not None:
+            published_at = datetime(stated.year, stated.month, stated.day, tzinfo=UTC)
+    fields = article.model_dump()
+    fields.update(
+        text=text,
+        published_at=published_at,
+        entities=result.entities,
+        topics=result.topics,
+        normalized_title=result.normalized_title,
+        knowledge_base_version=tagger.knowledge_base.version,
+        tagger_version=TAGGER_VERSION,
+        enriched_at=now,
+    )
+    return EnrichedArticle.model_validate(fields)

@@ -1,0 +1,492 @@
+"""The knowledge base: actors with their aliases, context rules and topics, read from YAML.
+
+Everything is normalised once here, at load time, with the same normaliser as the articles;
+the tagger then only compares normalised strings. A malformed file raises ``ConfigError``
+naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from schemas import EntityType
+from services.common.errors import ConfigError
+from services.enrichment.core.normalize import normalize_arabic
+
+if TYPE_CHECKING:
+    from services.enrichment.core.matcher import Matcher
+
+__all__ = [
+    "Actor",
+    "Alias",
+    "Clause",
+    "ContextRule",
+    "KnowledgeBase",
+    "Surname",
+    "TopicDefinition",
+    "TopicTerm",
+    "WordSet",
+    "load_knowledge_base",
+    "parse_knowledge_base",
+]
+
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF]")
+_NON_ALNUM = re.compile(r"[\W_]+")
+_PACKAGED = "knowledge_base.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class WordSet:
+    """Normalised context words; single words compare with clitics stripped, phrases as text."""
+
+    words: frozenset[str] = frozenset()
+    phrases: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.phrases)
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """A conjunction of conditions; ``name`` names the reason in the mention's rule."""
+
+    name: str
+    before: WordSet = WordSet()
+    before_window: int = 2
+    after: WordSet = WordSet()
+    after_window: int = 2
+    near: WordSet = WordSet()
+    near_window: int = 10
+    not_near: WordSet = WordSet()
+    not_near_window: int = 10
+    prefix: frozenset[str] | None = None
+    clause_start: bool | None = None
+    previous_word_definite: bool | None = None
+    after_pattern: re.Pattern[str] | None = None
+    article_mentions: frozenset[str] = frozenset()
+    also_article_mentions: frozenset[str] = frozenset()
+
+    @property
+    def needs_article(self) -> bool:
+        return bool(self.article_mentions or self.also_article_mentions)
+
+
+@dataclass(frozen=True, slots=True)
+class Surname:
+    """A family name shared by several actors."""
+
+    members: tuple[str, ...]
+    default: str
+    parent_before: WordSet
+    parent_after: WordSet
+
+
+@dataclass(frozen=True, slots=True)
+class ContextRule:
+    id: str
+    description: str
+    reject: tuple[Clause, ...] = ()
+    accept: tuple[Clause, ...] = ()
+    surname: Surname | None = None
+
+    @property
+    def decided_by_article(self) -> bool:
+        """Whether a rejection, or the whole decision, depends on the rest of the article."""
+        return self.surname is not None or any(c.needs_article for c in self.reject)
+
+    @property
+    def can_accept_by_article(self) -> bool:
+        return any(c.needs_article for c in self.accept)
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    text: str  # as written in the knowledge base
+    normalized: str
+    actor_id: str
+    rule: ContextRule | None
+    case_sensitive: bool = False
+    prefixes: frozenset[str] | None = None  # None: the default clitics for the alias' script
+    is_arabic: bool = True
+    compact: str = ""  # letters and digits only, for case-sensitive acronyms
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: str
+    type: EntityType
+    name: str
+    aliases: tuple[Alias, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTerm:
+    text: str
+    normalized: str
+    topic_id: str
+    weight: int
+    case_sensitive: bool = False
+    is_arabic: bool = True
+    compact: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDefinition:
+    id: str
+    name: str
+    min_score: int
+    terms: tuple[TopicTerm, ...]
+
+
+@dataclass(eq=False)
+class KnowledgeBase:
+    """Actors, rules and topics; the matching automaton is built once, on first use."""
+
+    version: str
+    actors: dict[str, Actor]
+    rules: dict[str, ContextRule]
+    topics: dict[str, TopicDefinition]
+    _matcher: Matcher | None = field(default=None, repr=False)
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:
+            from services.enrichment.core.matcher import Matcher
+
+            self._matcher = Matcher(self)
+        return self._matcher
+
+    @property
+    def alias_count(self) -> int:
+        return sum(len(actor.aliases) for actor in self.actors.values())
+
+
+def load_knowledge_base(path: Path | None = None) -> KnowledgeBase:
+    """Read a knowledge base file; ``None`` reads the one shipped with the package."""
+    if path is None:
+        source = resources.files("services.enrichment").joinpath(_PACKAGED)
+        data, name = source.read_bytes(), _PACKAGED
+    else:
+        try:
+            data, name = Path(path).read_bytes(), str(path)
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the knowledge base: {error}") from error
+    return parse_knowledge_base(data, source=name)
+
+
+def parse_knowledge_base(data: bytes | str, *, source: str = "<knowledge base>") -> KnowledgeBase:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from error
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    return build_knowledge_base(document, source=source, digest=digest)
+
+
+def build_knowledge_base(
+    document: Any, *, source: str = "<knowledge base>", digest: str | None = None
+) -> KnowledgeBase:
+    """Validate a parsed document (a mapping as in the YAML file) into a KnowledgeBase."""
+    return _Builder(source).build(document, digest)
+
+
+class _Builder:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {message}")
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "expected a mapping")
+        return value
+
+    def listing(self, value: Any, where: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(where, "expected a list")
+        return value
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(where, "expected a string")
+        return str(value)
+
+    def normalized(self, value: Any, where: str) -> str:
+        normal = normalize_arabic(self.text(value, where))
+        if not normal:
+            raise self.fail(where, f"{value!r} is empty once normalised")
+        return normal
+
+    def build(self, document: Any, digest: str | None) -> KnowledgeBase:
+        root = self.mapping(document, "top level")
+        version = self.text(root.get("version"), "version")
+        if digest is None:
+            digest = hashlib.sha256(repr(document).encode("utf-8")).hexdigest()[:8]
+        actors_raw = self.mapping(root.get("actors"), "actors")
+        actor_ids = set(actors_raw)
+        for actor_id in actor_ids:
+            if not isinstance(actor_id, str) or not _SLUG.match(actor_id):
+                raise self.fail(f"actors.{actor_id}", "ids are lowercase slugs like 'a-b-c'")
+        rules_raw = self.mapping(root.get("context_rules", {}), "context_rules")
+        rules = {
+            rule_id: self.rule(rule_id, spec, actor_ids) for rule_id, spec in rules_raw.items()
+        }
+        actors = {
+            actor_id: self.actor(actor_id, spec, rules) for actor_id, spec in actors_raw.items()
+        }
+        topics = {
+            topic_id: self.topic(topic_id, spec)
+            for topic_id, spec in self.mapping(root.get("topics", {}), "topics").items()
+        }
+        return KnowledgeBase(
+            version=f"{version}+{digest}", actors=actors, rules=rules, topics=topics
+        )
+
+    def words(self, value: Any, where: str) -> WordSet:
+        words: set[str] = set()
+        phrases: list[str] = []
+        for index, item in enumerate(self.listing(value, where)):
+            normal = self.normalized(item, f"{where}[{index}]")
+            if " " in normal:
+                phrases.append(normal)
+            else:
+                words.add(normal)
+        return WordSet(frozenset(words), tuple(phrases))
+
+    def ids(self, value: Any, where: str, actor_ids: set[str]) -> frozenset[str]:
+        ids = frozenset(self.text(v, where) for v in self.listing(value, where))
+        unknown = sorted(ids - actor_ids)
+        if unknown:
+            raise self.fail(where, f"unknown actor ids {unknown}")
+        return ids
+
+    def window(self, spec: Mapping[str, Any], key: str, where: str, default: int) -> int:
+        value = spec.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 50:
+            raise self.fail(f"{where}.{key}", "expected a whole number from 1 to 50")
+        return value
+
+    def clause(self, spec: Any, where: str, actor_ids: set[str]) -> Clause:
+        spec = self.mapping(spec, where)
+        known = {
+            "name", "before", "before_window", "after", "after_window", "near", "near_window",
+            "not_near", "not_near_window", "prefix", "clause_start", "previous_word_definite",
+            "after_pattern", "article_mentions", "also_article_mentions",
+        }
+        extra = sorted(set(spec) - known)
+        if extra:
+            raise self.fail(where, f"unknown conditions {extra}")
+        pattern = None
+        if "after_pattern" in spec:
+            try:
+                pattern = re.compile(self.text(spec["after_pattern"], f"{where}.after_pattern"))
+            except re.error as error:
+                raise self.fail(f"{where}.after_pattern", f"bad regex: {error}") from error
+        prefix = None
+        if "prefix" in spec:
+            prefix = frozenset(
+                normalize_arabic(self.text(p, f"{where}.prefix"))
+                for p in self.listing(spec["prefix"], f"{where}.prefix")
+            )
+        flags: dict[str, bool | None] = {}
+        for key in ("clause_start", "previous_word_definite"):
+            value = spec.get(key)
+            if value is not None and not isinstance(value, bool):
+                raise self.fail(f"{where}.{key}", "expected true or false")
+            flags[key] = value
+        return Clause(
+            name=self.text(spec.get("name"), f"{where}.name"),
+            before=self.words(spec.get("before"), f"{where}.before"),
+            before_window=self.window(spec, "before_window", where, 2),
+            after=self.words(spec.get("after"), f"{where}.after"),
+            after_window=self.window(spec, "after_window", where, 2),
+            near=self.words(spec.get("near"), f"{where}.near"),
+            near_window=self.window(spec, "near_window", where, 10),
+            not_near=self.words(spec.get("not_near"), f"{where}.not_near"),
+            not_near_window=self.window(spec, "not_near_window", where, 10),
+            prefix=prefix,
+            clause_start=flags["clause_start"],
+            previous_word_definite=flags["previous_word_definite"],
+            after_pattern=pattern,
+            article_mentions=self.ids(
+                spec.get("article_mentions"), f"{where}.article_mentions", actor_ids
+            ),
+            also_article_mentions=self.ids(
+                spec.get("also_article_mentions"), f"{where}.also_article_mentions", actor_ids
+            ),
+        )
+
+    def rule(self, rule_id: str, spec: Any, actor_ids: set[str]) -> ContextRule:
+        where = f"context_rules.{rule_id}"
+        if not isinstance(rule_id, str) or not _SLUG.match(rule_id):
+            raise self.fail(where, "rule ids are lowercase slugs")
+        spec = self.mapping(spec, where)
+        surname = None
+        if "surname" in spec:
+            raw = self.mapping(spec["surname"], f"{where}.surname")
+            members = tuple(
+                self.text(m, f"{where}.surname.members")
+                for m in self.listing(raw.get("members"), f"{where}.surname.members")
+            )
+            default = self.text(raw.get("default"), f"{where}.surname.default")
+            unknown = sorted(set(members) - actor_ids)
+            if unknown:
+                raise self.fail(f"{where}.surname.members", f"unknown actor ids {unknown}")
+            if default not in members:
+                raise self.fail(f"{where}.surname.default", "must be one of the members")
+            surname = Surname(
+                members=members,
+                default=default,
+                parent_before=self.words(raw.get("parent_before"), f"{where}.parent_before"),
+                parent_after=self.words(raw.get("parent_after"), f"{where}.parent_after"),
+            )
+        reject = tuple(
+            self.clause(c, f"{where}.reject[{i}]", actor_ids)
+            for i, c in enumerate(self.listing(spec.get("reject"), f"{where}.reject"))
+        )
+        accept = tuple(
+            self.clause(c, f"{where}.accept[{i}]", actor_ids)
+            for i, c in enumerate(self.listing(spec.get("accept"), f"{where}.accept"))
+        )
+        if surname is None and not accept:
+            raise self.fail(where, "a rule needs accept clauses or a surname")
+        return ContextRule(
+            id=rule_id,
+            description=str(spec.get("description", "")).strip(),
+            reject=reject,
+            accept=accept,
+            surname=surname,
+        )
+
+    def alias_entries(
+        self, actor_id: str, items: Iterable[Any], where: str, rule: ContextRule | None
+    ) -> list[Alias]:
+        aliases: list[Alias] = []
+        for index, item in enumerate(items):
+            here = f"{where}[{index}]"
+            case_sensitive = False
+            prefixes = None
+            if isinstance(item, Mapping):
+                extra = sorted(set(item) - {"alias", "case_sensitive", "prefixes"})
+                if extra:
+                    raise self.fail(here, f"unknown keys {extra}")
+                written = self.text(item.get("alias"), f"{here}.alias")
+                case_sensitive = bool(item.get("case_sensitive", False))
+                if "prefixes" in item:
+                    prefixes = frozenset(
+                        normalize_arabic(self.text(p, f"{here}.prefixes"))
+                        for p in self.listing(item["prefixes"], f"{here}.prefixes")
+                    )
+            else:
+                written = self.text(item, here)
+            normal = self.normalized(written, here)
+            for variant in _spelling_variants(normal):
+                aliases.append(
+                    Alias(
+                        text=written,
+                        normalized=variant,
+                        actor_id=actor_id,
+                        rule=rule,
+                        case_sensitive=case_sensitive,
+                        prefixes=prefixes,
+                        is_arabic=bool(_ARABIC_LETTER.search(variant)),
+                        compact=_NON_ALNUM.sub("", written),
+                    )
+                )
+        return aliases
+
+    def actor(self, actor_id: str, spec: Any, rules: dict[str, ContextRule]) -> Actor:
+        where = f"actors.{actor_id}"
+        spec = self.mapping(spec, where)
+        type_name = self.text(spec.get("type"), f"{where}.type")
+        try:
+            entity_type = EntityType(type_name)
+        except ValueError as error:
+            allowed = ", ".join(t.value for t in EntityType)
+            raise self.fail(f"{where}.type", f"{type_name!r} is not one of {allowed}") from error
+        name = self.text(spec.get("name"), f"{where}.name")
+        aliases = self.alias_entries(
+            actor_id, self.listing(spec.get("aliases"), f"{where}.aliases"), f"{where}.aliases",
+            None,
+        )
+        ambiguous = spec.get("ambiguous") or {}
+        for rule_id, items in self.mapping(ambiguous, f"{where}.ambiguous").items():
+            if rule_id not in rules:
+                raise self.fail(f"{where}.ambiguous.{rule_id}", "no such context rule")
+            aliases += self.alias_entries(
+                actor_id,
+                self.listing(items, f"{where}.ambiguous.{rule_id}"),
+                f"{where}.ambiguous.{rule_id}",
+                rules[rule_id],
+            )
+        if not aliases:
+            raise self.fail(f"{where}.aliases", "an actor needs at least one alias")
+        unique: dict[str, Alias] = {}
+        for alias in aliases:
+            unique.setdefault(alias.normalized, alias)  # the first (strongest) spelling wins
+        return Actor(id=actor_id, type=entity_type, name=name, aliases=tuple(unique.values()))
+
+    def topic(self, topic_id: str, spec: Any) -> TopicDefinition:
+        where = f"topics.{topic_id}"
+        if not isinstance(topic_id, str) or not _SLUG.match(topic_id):
+            raise self.fail(where, "topic ids are lowercase slugs")
+        spec = self.mapping(spec, where)
+        min_score = spec.get("min_score", 2)
+        if not isinstance(min_score, int) or isinstance(min_score, bool) or min_score < 1:
+            raise self.fail(f"{where}.min_score", "expected a positive whole number")
+        terms: dict[str, TopicTerm] = {}
+        for index, item in enumerate(self.listing(spec.get("terms"), f"{where}.terms")):
+            here = f"{where}.terms[{index}]"
+            weight, case_sensitive = 1, False
+            if isinstance(item, Mapping):
+                written = self.text(item.get("term"), f"{here}.term")
+                weight = item.get("weight", 1)
+                case_sensitive = bool(item.get("case_sensitive", False))
+                if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+                    raise self.fail(f"{here}.weight", "expected a positive whole number")
+            else:
+                written = self.text(item, here)
+            normal = self.normalized(written, here)
+            terms.setdefault(
+                normal,
+                TopicTerm(
+                    text=written,
+                    normalized=normal,
+                    topic_id=topic_id,
+                    weight=weight,
+                    case_sensitive=case_sensitive,
+                    is_arabic=bool(_ARABIC_LETTER.search(normal)),
+                    compact=_NON_ALNUM.sub("", written),
+                ),
+            )
+        if not terms:
+            raise self.fail(f"{where}.terms", "a topic needs terms")
+        return TopicDefinition(
+            id=topic_id,
+            name=self.text(spec.get("name", topic_id), f"{where}.name"),
+            min_score=min_score,
+            terms=tuple(terms.values()),
+        )
+
+
+def _spelling_variants(normal: str) -> list[str]:
+    """"عبد X" is written both split and joined (عبد الرؤوف / عبدالرؤوف); list both."""
+    variants = [normal]
+    if "عبد " in normal:
+        variants.append(normal.replace("عبد ", "عبد"))
+    elif re.search(r"عبد(?=ال)", normal):
+        variants.append(re.sub(r"عبد(?=ال)", "عبد ", normal))
+    return variants

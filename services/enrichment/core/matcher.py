@@ -1,0 +1,153 @@
+"""Aho-Corasick over normalised text: every alias and topic term, on word boundaries.
+
+A match must end at a word end (no suffixes: "حفتري" is not "حفتر") and start at a word start,
+optionally after Arabic clitics. The allowed clitics depend on the alias:
+
+- names (حفتر، طرابلس): و ف ب ل ك and their pairs (وب، فل، ...);
+- aliases starting with ال (الدبيبة، الردع): و ف ب ك in front of ال, and the لل form
+  (للدبيبة), itself after و or ف — the لل spelling is a key of its own in the automaton;
+- topic terms: the name clitics plus ال and its combinations (الاشتباكات، بالاشتباكات);
+- Latin: none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import ahocorasick
+
+from services.enrichment.core.knowledge_base import Alias, KnowledgeBase, TopicTerm
+from services.enrichment.core.normalize import NormalizedText
+
+__all__ = ["AliasMatch", "Matcher", "TermMatch", "resolve_overlaps"]
+
+NAME_PREFIXES = frozenset({"", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك"})
+DEFINITE_ALIAS_PREFIXES = frozenset({"", "و", "ف", "ب", "ك", "وب", "فب", "وك", "فك"})
+LL_FORM_PREFIXES = frozenset({"", "و", "ف"})
+TERM_PREFIXES = NAME_PREFIXES | frozenset(
+    {"ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال"}
+)
+LATIN_PREFIXES = frozenset({""})
+_LONGEST_PREFIX = max(len(p) for p in TERM_PREFIXES)
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMatch:
+    start: int  # normalised offsets of the alias itself, without the clitic
+    end: int
+    word_start: int  # where the word (clitic included) starts
+    prefix: str
+    aliases: tuple[Alias, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    start: int
+    end: int
+    word_start: int
+    term: TopicTerm
+
+
+# One automaton target: what to report, and the clitics it may take.
+_Target = tuple[Alias | TopicTerm, frozenset[str]]
+
+
+def _alias_keys(alias: Alias) -> list[tuple[str, frozenset[str]]]:
+    if not alias.is_arabic:
+        return [(alias.normalized, alias.prefixes or LATIN_PREFIXES)]
+    if alias.normalized.startswith("ال"):
+        keys = [(alias.normalized, alias.prefixes or DEFINITE_ALIAS_PREFIXES)]
+        if alias.prefixes is None or "ل" in alias.prefixes:
+            keys.append(("لل" + alias.normalized[2:], LL_FORM_PREFIXES))
+        return keys
+    return [(alias.normalized, alias.prefixes or NAME_PREFIXES)]
+
+
+def _term_keys(term: TopicTerm) -> list[tuple[str, frozenset[str]]]:
+    if not term.is_arabic:
+        return [(term.normalized, LATIN_PREFIXES)]
+    if term.normalized.startswith("ال"):
+        return [
+            (term.normalized, DEFINITE_ALIAS_PREFIXES),
+            ("لل" + term.normalized[2:], LL_FORM_PREFIXES),
+        ]
+    return [(term.normalized, TERM_PREFIXES)]
+
+
+class Matcher:
+    """The automaton of one knowledge base (built once, shared by every tagging call)."""
+
+    def __init__(self, knowledge_base: KnowledgeBase) -> None:
+        targets: dict[str, list[_Target]] = {}
+        for actor in knowledge_base.actors.values():
+            for alias in actor.aliases:
+                for key, prefixes in _alias_keys(alias):
+                    targets.setdefault(key, []).append((alias, prefixes))
+        for topic in knowledge_base.topics.values():
+            for term in topic.terms:
+                for key, prefixes in _term_keys(term):
+                    targets.setdefault(key, []).append((term, prefixes))
+        automaton = ahocorasick.Automaton()
+        for key, key_targets in targets.items():
+            automaton.add_word(key, (len(key), tuple(key_targets)))
+        automaton.make_automaton()
+        self._automaton = automaton
+        self.key_count = len(targets)
+
+    def find(self, normalized: NormalizedText) -> tuple[list[AliasMatch], list[TermMatch]]:
+        """All alias and term occurrences that sit on word boundaries (overlaps included)."""
+        text = normalized.text
+        size = len(text)
+        aliases: list[AliasMatch] = []
+        terms: list[TermMatch] = []
+        for last, (length, key_targets) in self._automaton.iter(text):
+            end = last + 1
+            if end != size and text[end] != " ":
+                continue
+            start = end - length
+            if start == 0 or text[start - 1] == " ":
+                word_start, prefix = start, ""
+            else:
+                space = text.rfind(" ", max(0, start - _LONGEST_PREFIX - 1), start)
+                if space == -1 and start > _LONGEST_PREFIX:
+                    continue
+                word_start = space + 1
+                prefix = text[word_start:start]
+            matched_aliases: list[Alias] = []
+            for target, prefixes in key_targets:
+                if prefix not in prefixes:
+                    continue
+                if target.case_sensitive and not _same_case(normalized, start, end, target):
+                    continue
+                if isinstance(target, Alias):
+                    matched_aliases.append(target)
+                else:
+                    terms.append(TermMatch(start, end, word_start, target))
+            if matched_aliases:
+                aliases.append(AliasMatch(start, end, word_start, prefix, tuple(matched_aliases)))
+        return aliases, terms
+
+
+def _same_case(normalized: NormalizedText, start: int, end: int, target: Alias | TopicTerm) -> bool:
+    """Acronyms: the original letters must be exactly the written ones ("US", not "us")."""
+    original_start, original_end = normalized.original_span(start, end)
+    written = _NON_ALNUM.sub("", normalized.original[original_start:original_end])
+    return written == target.compact
+
+
+def resolve_overlaps(matches: list[AliasMatch]) -> list[AliasMatch]:
+    """Keep the longest alias where aliases overlap (قوة الردع الخاصة over الردع)."""
+    ordered = sorted(matches, key=lambda m: (m.start, m.start - m.end))
+    kept: list[AliasMatch] = []
+    last_end = -1
+    for match in ordered:
+        if match.start >= last_end:
+            kept.append(match)
+            last_end = match.end
+        elif match.end - match.start > kept[-1].end - kept[-1].start:
+            # A longer alias that starts inside the previous one wins over it.
+            kept[-1] = match
+            last_end = match.end
+    return kept

@@ -1,0 +1,72 @@
+"""The enrichment service against a real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas import EnrichedArticle, RawArticle, article_id, content_hash
+from services.common.kafka import ARTICLES_ENRICHED, ARTICLES_RAW, dead_letter_topic
+from services.common.settings import KafkaSettings
+from services.devstack.topics import read_topic
+from services.enrichment.app import build_app
+from services.enrichment.settings import EnrichmentSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _article(n: int, text: str) -> RawArticle:
+    return RawArticle(
+        id=article_id(f"https://news.example/{n}"),
+        url=f"https://news.example/{n}",
+        source="Example News",
+        title=f"خبر {n}",
+        text=text,
+        fetched_at=datetime(2026, 11, 1, tzinfo=UTC),
+        content_hash=content_hash(text),
+    )
+
+
+async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: KafkaSettings) -> None:
+    good_before = _article(1, "التقى قائد جهاز الردع عبد الرؤوف كارة بوفد تركي في طرابلس.")
+    good_after = _article(2, "قال فتحي باشاغا إن الحكومة ستواصل عملها.")
+    not_json = b"\x00\xffthis is not json"
+    breaks_schema = b'{"id": "xyz", "title": 42}'
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        # One key, so all four land on one partition and keep their order.
+        for value in (good_before.model_dump_json().encode(), not_json, breaks_schema,
+                      good_after.model_dump_json().encode()):
+            await producer.send_and_wait(ARTICLES_RAW, value, key=b"same-partition")
+    finally:
+        await producer.stop()
+
+    app = build_app(EnrichmentSettings(kafka=kafka_settings))
+    async with app:
+        enriched = await read_topic(
+            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=2, timeout=40
+        )
+        dead = await read_topic(
+            kafka_settings.bootstrap_servers, dead_letter_topic("enrichment"), min_count=2,
+            timeout=10,
+        )
+
+    articles = {a.id: a for a in (EnrichedArticle.model_validate_json(r.value) for r in enriched)}
+    assert set(articles) == {good_before.id, good_after.id}
+    assert {e.id for e in articles[good_before.id].entities} >= {
+        "special-deterrence-force", "abdul-raouf-kara"
+    }
+    assert "fathi-bashagha" in {e.id for e in articles[good_after.id].entities}
+    assert {r.key for r in enriched} == {good_before.id.encode(), good_after.id.encode()}
+
+    assert [r.value for r in dead] == [not_json, breaks_schema]  # original bytes, untouched
+    for record in dead:
+        headers = {k: v.decode() for k, v in record.headers}
+        assert headers["x-raqib-stage"] == "enrichment"
+        assert headers["x-raqib-source-topic"] == ARTICLES_RAW
+        assert headers["x-raqib-error-type"] == "ValidationError"
+        assert headers["x-raqib-error"]

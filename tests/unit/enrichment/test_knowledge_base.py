@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas import EntityType
+from services.common.errors import ConfigError
+from services.enrichment.core import KnowledgeBase, Tagger, load_knowledge_base
+from services.enrichment.core.knowledge_base import build_knowledge_base
+
+DESIGN_ACTORS = [
+    "special-deterrence-force", "abdul-raouf-kara", "fathi-bashagha", "khalifa-haftar",
+    "saddam-haftar", "khaled-haftar", "belgasem-haftar", "fayez-al-sarraj",
+    "abdul-hamid-dbeibah", "abdulsalam-zoubi", "osama-al-masri", "ahmed-maiteeq",
+    "ahmed-al-mismari", "abdel-fattah-el-sisi", "libyan-national-army",
+    "government-of-national-accord", "government-of-national-unity", "isis", "mitiga-airport",
+    "benina-airbase", "tripoli", "benghazi", "misrata", "sirte", "turkey", "russia", "egypt",
+    "italy", "qatar", "united-states", "united-kingdom", "france", "syria",
+    "international-criminal-court",
+]
+DESIGN_TOPICS = [
+    "foreign-fighters", "foreign-military-support", "armed-clashes", "mediation", "terrorism",
+    "detention-and-justice", "intelligence", "airports-and-aviation", "politics-and-governance",
+]
+
+MINIMAL = {
+    "version": "1",
+    "actors": {"libya": {"type": "country", "name": "Libya", "aliases": ["ليبيا"]}},
+}
+
+
+def test_every_design_actor_and_topic_exists(knowledge_base: KnowledgeBase) -> None:
+    assert set(DESIGN_ACTORS) <= set(knowledge_base.actors)
+    assert set(DESIGN_TOPICS) == set(knowledge_base.topics)
+
+
+def test_every_actor_has_arabic_and_latin_aliases(knowledge_base: KnowledgeBase) -> None:
+    for actor in knowledge_base.actors.values():
+        assert isinstance(actor.type, EntityType)
+        assert any(a.is_arabic for a in actor.aliases), actor.id
+        assert any(not a.is_arabic for a in actor.aliases), actor.id
+        assert re.search(r"[A-Za-z]", actor.name) and re.search(r"[\u0600-\u06ff]", actor.name)
+
+
+def test_version_names_the_file_content(tmp_path: Path) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL, allow_unicode=True), encoding="utf-8")
+    first = load_knowledge_base(path).version
+    path.write_text(path.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    second = load_knowledge_base(path).version
+    assert re.fullmatch(r"1\+[0-9a-f]{8}", first)
+    assert first != second
+
+
+def test_packaged_version_format(knowledge_base: KnowledgeBase) -> None:
+    assert re.fullmatch(r"\d{4}\.\d+\.\d+\+[0-9a-f]{8}", knowledge_base.version)
+
+
+def test_a_custom_knowledge_base_tags(tmp_path: Path) -> None:
+    kb = build_knowledge_base(MINIMAL)
+    assert [e.id for e in Tagger(kb).tag("", "وصل إلى ليبيا").entities] == ["libya"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"actors": {"Bad Id": {"type": "country", "name": "x", "aliases": ["x"]}}}, "slug"),
+        ({"actors": {"a": {"type": "planet", "name": "x", "aliases": ["x"]}}}, "planet"),
+        ({"actors": {"a": {"type": "city", "name": "x", "aliases": []}}}, "at least one alias"),
+        ({"actors": {"a": {"type": "city", "name": "x", "aliases": ["..."]}}}, "empty"),
+        (
+            {"actors": {"a": {"type": "city", "name": "x", "aliases": ["x"],
+                              "ambiguous": {"nope": ["y"]}}}},
+            "no such context rule",
+        ),
+        (
+            {"context_rules": {"r": {"accept": [{"name": "c", "article_mentions": ["ghost"]}]}}},
+            "ghost",
+        ),
+        ({"context_rules": {"r": {"accept": [{"name": "c", "around": ["x"]}]}}}, "around"),
+        ({"context_rules": {"r": {"accept": [{"name": "c", "after_pattern": "("}]}}}, "regex"),
+        ({"version": None}, "version"),
+    ],
+)
+def test_invalid_knowledge_base_names_the_field(change: dict[str, object], message: str) -> None:
+    document = {**MINIMAL, **change}
+    with pytest.raises(ConfigError, match=message):
+        build_knowledge_base(document, source="kb.yaml")
+
+
+def test_unreadable_or_malformed_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_knowledge_base(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("actors: [unclosed", encoding="utf-8")
+    with pytest.raises(ConfigError, match="YAML"):
+        load_knowledge_base(bad)
+
+
+def test_automaton_is_built_once_per_knowledge_base(knowledge_base: KnowledgeBase) -> None:
+    assert Tagger(knowledge_base)._matcher is Tagger(knowledge_base)._matcher
+
+
+def test_topics_have_evidence(tagger: Tagger) -> None:
+    result = tagger.tag("", "اندلعت اشتباكات عنيفة في طرابلس، وتواصلت الاشتباكات ليلا.")
+    [topic] = [t for t in result.topics if t.id == "armed-clashes"]
+    assert topic.evidence == ["اشتباكات"]
+    assert "armed-clashes" not in {t.id for t in tagger.tag("", "قال إن هجوم البرد قادم.").topics}

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from services.enrichment.core import normalize_arabic
+from services.enrichment.core.normalize import normalize_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("أحمد إبراهيم آمر ٱلقوة", "احمد ابراهيم امر القوه"),  # alef forms, ة
+        ("مصطفى على", "مصطفي علي"),  # ى → ي, not ا
+        ("الدبيبة", "الدبيبه"),
+        ("مسؤول رئيس فائز", "مسوول رييس فايز"),  # ؤ → و, ئ → ي
+        ("شيء سماء", "شيء سماء"),  # the hamza on the line stays
+        ("حَفْتَرُ قُوَّةُ الرَّدْعِ", "حفتر قوه الردع"),  # harakat, shadda, sukun
+        ("هٰذا", "هذا"),  # superscript alef
+        ("حفتــــر", "حفتر"),  # tatweel
+        ("١٨ مايو ٢٠١٦ و۲۰۲۵", "18 مايو 2016 و2025"),  # Arabic-Indic and Persian digits
+        ("Khalifa HAFTAR", "khalifa haftar"),
+        ("Türkiye Érdoğan İstanbul", "turkiye erdogan istanbul"),  # accents, dotted I
+        ("Cafe\u0301", "cafe"),  # decomposed accent
+        ("قائد ميليشيا \"الردع\"، (الخاصة)!", "قايد ميليشيا الردع الخاصه"),
+        ("al-Masri's  \n\t  file_name", "al masri s file name"),
+        ("  «طرابلس» … \u200fليبيا\u200f  ", "طرابلس ليبيا"),
+        ("ﻣﺼﺮ", "مصر"),  # presentation forms
+        ("ک ی", "ك ي"),  # Persian keheh and yeh
+        ("", ""),
+        ("...!!!", ""),
+    ],
+)
+def test_normalize_arabic(raw: str, expected: str) -> None:
+    assert normalize_arabic(raw) == expected
+
+
+def test_normalisation_is_idempotent() -> None:
+    text = "قائدُ ميليشيا «الردع» في طرابلسَ، ١٨ أيار/مايو ٢٠١٦ — Khalifa Ḥaftar"
+    once = normalize_arabic(text)
+    assert normalize_arabic(once) == once
+
+
+@pytest.mark.parametrize(
+    ("original", "word"),
+    [
+        ("قال إنَّ حَفْتَــرَ وصل", "حفتر"),
+        ("  \n\n  «خَلِيفَة   حَفْتَر»، ثم", "خليفه حفتر"),
+        ("ـــــ\u200f باشـاغـا", "باشاغا"),
+        ("Ankara, TÜRKİYE and Libya", "turkiye"),
+    ],
+)
+def test_offsets_map_back_to_the_original(original: str, word: str) -> None:
+    normalized = normalize_text(original)
+    start = normalized.text.index(word)
+    span_start, span_end = normalized.original_span(start, start + len(word))
+    assert normalize_arabic(original[span_start:span_end]) == word
+    # The span starts on the word's first letter and ends right after its last mark.
+    assert original[span_start].isalpha()
+    assert span_end == len(original) or not original[span_end].isalpha() or (
+        original[span_end] == " "
+    )
+
+
+def test_every_offset_maps_to_the_same_letter() -> None:
+    original = "  وَقَالَ: «الرَّدْعُ»…  في\tطرابلـــس ١٩ ديسمبر!! ؤئى\n\nKara Éx  "
+    normalized = normalize_text(original)
+    for offset, char in enumerate(normalized.text):
+        source = original[normalized.to_original(offset)]
+        if char == " ":
+            assert not source.isalnum()
+        else:
+            assert normalize_arabic(source) == char
