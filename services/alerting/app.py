@@ -21,6 +21,7 @@ from services.alerting.store import SentStore
 from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
+    app_logger,
     dead_letter_topic,
     ensure_topics,
     make_broker,
@@ -112,4 +113,6 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             await channel.aclose()
         store.close()
 
-    return FastStream(broker, on_startup=[start], after_shutdown=[stop])
+    return FastStream(
+        broker, logger=app_logger(STAGE), on_startup=[start], after_shutdown=[stop]
+    )

@@ -69,11 +69,16 @@ def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=settings.enable_idempotence,
         security=_security(settings),
-        logger=logging.getLogger(f"raqib.{stage}.faststream"),
+        logger=app_logger(stage),
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
     )
     broker.add_middleware(dead_letter_middleware(stage, broker))
     return broker
+
+
+def app_logger(stage: str) -> logging.Logger:
+    """The logger FastStream's app and broker write to, so their lines are JSON too."""
+    return logging.getLogger(f"raqib.{stage}.faststream")
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:

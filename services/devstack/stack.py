@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -191,9 +191,13 @@ async def _run(
     stack: LocalStack, seeds: Path, keep_running: bool, timeout: float
 ) -> dict[str, Any]:
     settings = KafkaSettings(bootstrap_servers=stack.kafka.bootstrap_servers)
-    articles = await replay(
-        seeds, settings, on_published=lambda p, a: console.print(f"  replayed {p.name} → {a.id}")
-    )
+    fixture_of: dict[str, str] = {}
+
+    def published(path: Path, article: RawArticle) -> None:
+        fixture_of[article.id] = path.stem
+        console.print(f"  replayed {path.name} → {article.id}")
+
+    articles = await replay(seeds, settings, on_published=published)
     ids = [a.id for a in articles]
     es = Elasticsearch(stack.elasticsearch.url)
     began = time.monotonic()
@@ -209,11 +213,15 @@ async def _run(
     )
     alerts = latest_alerts(await read_topic(stack.kafka.bootstrap_servers, ALERTS, timeout=2))
     _show(es, articles, alerts, stack)
-    names = {a.id: a.title for a in articles}
     summary = {
         "indexed": es.count(index="raqib-articles")["count"],
         "alerts": [
-            {"rule": a.rule.name, "article": a.article.id, "title": names.get(a.article.id)}
+            {
+                "rule": a.rule.name,
+                "article": a.article.id,
+                "fixture": fixture_of.get(a.article.id),
+                "title": a.article.title,
+            }
             for a in alerts
         ],
         "emails": len(stack.smtp.messages),
@@ -229,18 +237,25 @@ async def _run(
     return {"summary": summary, "complete": complete}
 
 
-def run_local(seeds: Path, *, keep_running: bool, timeout: float) -> tuple[dict[str, Any], bool]:
-    """Run the local system; returns the summary and whether the pipeline caught up."""
-    with tempfile.TemporaryDirectory(prefix="raqib-dev-") as tmp:
-        stack = LocalStack(Path(tmp))
-        try:
-            stack.start()
-            result = asyncio.run(_run(stack, seeds, keep_running, timeout))
-        except KeyboardInterrupt:
-            console.print("stopping…")
-            return {}, True
-        finally:
-            stack.stop()
+def run_local(
+    seeds: Path, *, keep_running: bool, timeout: float, workdir: Path | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Run the local system; returns the summary and whether the pipeline caught up.
+
+    Logs and server data go to ``workdir`` (default ``.raqib/demo`` or ``.raqib/dev``),
+    emptied at start and kept afterwards so the logs can be read.
+    """
+    workdir = workdir or Path(".raqib") / ("dev" if keep_running else "demo")
+    shutil.rmtree(workdir, ignore_errors=True)
+    stack = LocalStack(workdir.resolve())
+    try:
+        stack.start()
+        result = asyncio.run(_run(stack, seeds, keep_running, timeout))
+    except KeyboardInterrupt:
+        console.print("stopping…")
+        return {}, True
+    finally:
+        stack.stop()
     return result["summary"], bool(result["complete"])
 
 

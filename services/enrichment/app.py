@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from faststream import AckPolicy, FastStream
 
 from schemas import EnrichedArticle, RawArticle, utc_now
 from services.common.kafka import (
     ARTICLES_ENRICHED,
     ARTICLES_RAW,
+    app_logger,
     dead_letter_topic,
     ensure_topics,
     make_broker,
@@ -37,7 +36,7 @@ def build_app(settings: EnrichmentSettings | None = None) -> FastStream:
         # Awaited before the handler returns, so the offset is committed only once published.
         await enriched.publish(result.model_dump_json().encode(), key=result.id.encode())
 
-    app = FastStream(broker, logger=logging.getLogger(f"raqib.{STAGE}.faststream"))
+    app = FastStream(broker, logger=app_logger(STAGE))
 
     @app.on_startup
     async def create_topics() -> None:

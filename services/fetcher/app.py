@@ -22,7 +22,7 @@ from prometheus_client import Counter
 
 from schemas import RawArticle, utc_now
 from services.common.errors import ConfigError
-from services.common.kafka import ARTICLES_RAW, ensure_topics, make_broker
+from services.common.kafka import ARTICLES_RAW, app_logger, ensure_topics, make_broker
 from services.fetcher.core import (
     FeedConfig,
     NotAFeed,
@@ -245,7 +245,7 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     feeds = load_feeds_file(settings.feeds_file)
     broker = make_broker(settings.kafka, stage=STAGE)
     raw = broker.publisher(ARTICLES_RAW)
-    app = FastStream(broker, logger=logging.getLogger("raqib.fetcher.faststream"))
+    app = FastStream(broker, logger=app_logger(STAGE))
     running: list[tuple[asyncio.Task[None], FeedClient]] = []
 
     async def publish(article: RawArticle) -> None:

@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from services.common.errors import TransientError
 from services.common.kafka import (
     ARTICLES_ENRICHED,
+    app_logger,
     dead_letter_topic,
     ensure_topics,
     make_broker,
@@ -130,4 +131,6 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
         await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, dead_letter_topic(STAGE)])
         await store.ensure_index()
 
-    return FastStream(broker, on_startup=[set_up], after_shutdown=[store.close])
+    return FastStream(
+        broker, logger=app_logger(STAGE), on_startup=[set_up], after_shutdown=[store.close]
+    )

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from services.common.errors import PermanentError
@@ -55,21 +53,15 @@ def test_a_word_without_spaces_for_megabytes_does_not_match_inside(tagger: Tagge
     assert tagger.tag("", "ب" * 100_000 + "حفتر").entities == []
 
 
-def test_several_megabytes_in_linear_time(tagger: Tagger) -> None:
+def test_several_megabytes_are_tagged_completely(tagger: Tagger) -> None:
+    # Speed on large inputs is measured by benchmarks/tagger.py, not asserted here.
     paragraph = (
         "التقى قائد جهاز الردع عبد الرؤوف كارة بوفد تركي في طرابلس، "
         "وقال حفتر إن الاشتباكات توقفت قرب مطار معيتيقة. "
     )
-    small = paragraph * 500
     large = paragraph * 25_000  # ~3.5 MB
-    started = time.perf_counter()
-    tagger.tag("", small)
-    small_seconds = time.perf_counter() - started
-    started = time.perf_counter()
     result = tagger.tag("", large)
-    large_seconds = time.perf_counter() - started
     assert len(large.encode()) > 3_000_000
-    assert large_seconds < max(small_seconds * 50 * 3, 1.0)  # 50× the text, ≤ 3× slack
     kara = next(e for e in result.entities if e.id == "abdul-raouf-kara")
     assert len(kara.mentions) == 25_000
 
