@@ -48,9 +48,13 @@ def tag(
     ] = None,
 ) -> None:
     """Tag text files with actors and topics, no server needed; one JSON line per file."""
+    from services.common.errors import ConfigError
     from services.enrichment.core import InvalidText, Tagger, load_knowledge_base
 
-    tagger = Tagger(load_knowledge_base(knowledge_base))
+    try:
+        tagger = Tagger(load_knowledge_base(knowledge_base))
+    except ConfigError as error:
+        _fail(str(error))
     failed = False
     for name in files:
         try:
@@ -101,16 +105,23 @@ def replay(
 def run(service: Annotated[Service, typer.Argument(help="The service to run.")]) -> None:
     """Run one service until SIGINT/SIGTERM."""
     from prometheus_client import start_http_server
+    from pydantic import ValidationError
 
+    from services.common.errors import ConfigError
     from services.common.logs import configure_logging
     from services.common.settings import ObservabilitySettings
 
-    observability = ObservabilitySettings()
-    configure_logging(service.value, observability.log_level)
+    try:
+        observability = ObservabilitySettings()
+        configure_logging(service.value, observability.log_level)
+        module: Any = importlib.import_module(f"services.{service.value}.app")
+        service_app = module.build_app()
+    except (ConfigError, ValidationError) as error:
+        # Bad configuration is the operator's to fix: say what is wrong, no traceback.
+        _fail(f"{service.value}: invalid configuration: {error}")
     if observability.metrics_port:
-        start_http_server(observability.metrics_port, addr="0.0.0.0")
-    module: Any = importlib.import_module(f"services.{service.value}.app")
-    asyncio.run(module.build_app().run())
+        start_http_server(observability.metrics_port, addr=observability.metrics_host)
+    asyncio.run(service_app.run())
 
 
 @app.command()

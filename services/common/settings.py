@@ -45,3 +45,5 @@ class ObservabilitySettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, description="Serve Prometheus metrics on this port when set."
     )
+    # Loopback unless told otherwise; containers set 0.0.0.0 so Prometheus can scrape them.
+    metrics_host: str = "127.0.0.1"
