@@ -4,6 +4,8 @@ SMTP server and webhook receiver; replay twice."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from elasticsearch import Elasticsearch
 
 from services.common.kafka import ALERTS
 from services.common.settings import KafkaSettings
-from services.devstack.stack import LocalStack, latest_alerts, pipeline_idle
+from services.devstack.stack import WEBHOOK_SECRET, LocalStack, latest_alerts, pipeline_idle
 from services.devstack.topics import read_topic
 from services.replay.publish import replay
 from tests.conftest import REPO, SEEDS
@@ -73,6 +75,13 @@ async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(stack: LocalSta
     assert len(stack.smtp.messages) == 4
     webhook_alerts = {json.loads(r.body)["id"] for r in stack.webhooks.accepted}
     assert webhook_alerts == {a.id for a in alerts}
+    for request in stack.webhooks.accepted:  # verified as the README tells receivers to
+        signed = request.headers["X-Raqib-Timestamp"].encode() + b"." + request.body
+        expected = hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(request.headers["X-Raqib-Signature"], f"sha256={expected}")
+    subjects = sorted(str(m["Subject"]) for m in stack.smtp.messages)
+    assert sum("Deterrence" in s for s in subjects) == 3
+    assert sum("Bashagha" in s for s in subjects) == 1
 
     # A second replay: same ids, so no new document and no new alert.
     await _replay_and_wait(stack, es)
