@@ -38,6 +38,7 @@ case "$job" in
   dev) exec "$VENV/bin/raqib" dev "$@" ;;
   test)
     "$VENV/bin/ruff" check services schemas tests benchmarks
+    "$VENV/bin/ruff" format --check --quiet services schemas tests benchmarks
     "$VENV/bin/mypy" services schemas
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
 from faststream import AckPolicy, FastStream
 from prometheus_client import Counter
@@ -18,6 +19,7 @@ from services.alerting.channels import Dispatcher, build_channels
 from services.alerting.core import RULE_KINDS, build_alert, evaluate_rules, load_rules
 from services.alerting.settings import AlertingSettings
 from services.alerting.store import SentStore
+from services.common.errors import PermanentError
 from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
@@ -70,6 +72,9 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         max_delay_s=settings.retry_max_delay_s,
     )
 
+    def channel_kinds(names: list[str]) -> list[tuple[str, Literal["email", "webhook"]]]:
+        return [(name, rule_set.channels[name].kind) for name in names]
+
     @broker.subscriber(
         ARTICLES_ENRICHED,
         group_id=settings.group_id,
@@ -77,9 +82,16 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle(article: EnrichedArticle) -> None:
-        for match in evaluate_rules(rule_set.rules, article):
-            kinds = [(name, rule_set.channels[name].kind) for name in match.rule.channels]
-            raised = build_alert(match, article, kinds, now=utc_now())
+        try:
+            raised_alerts = [
+                build_alert(match, article, channel_kinds(match.rule.channels), now=utc_now())
+                for match in evaluate_rules(rule_set.rules, article)
+            ]
+        except Exception as error:
+            # Rules and rendering are pure: what fails once fails every time, so retrying
+            # would only block the partition; dead-letter the article instead.
+            raise PermanentError(f"rules failed on article {article.id}: {error!r}") from error
+        for raised in raised_alerts:
             outcome = await dispatcher.dispatch(raised, article)
             alert = outcome.alert
             first = not store.was_published(alert.id)
@@ -93,12 +105,12 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             await alerts.publish(body, key=key)
             store.mark_published(alert.id, now=utc_now())
             if first:
-                ALERTS_RAISED.labels(match.rule.id).inc()
+                ALERTS_RAISED.labels(alert.rule.id).inc()
             log.info(
                 "alert published",
                 extra={
                     "alert_id": alert.id,
-                    "rule": match.rule.id,
+                    "rule": alert.rule.id,
                     "article_id": article.id,
                     "deliveries": {d.channel: d.status.value for d in alert.deliveries},
                 },
@@ -113,6 +125,4 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             await channel.aclose()
         store.close()
 
-    return FastStream(
-        broker, logger=app_logger(STAGE), on_startup=[start], after_shutdown=[stop]
-    )
+    return FastStream(broker, logger=app_logger(STAGE), on_startup=[start], after_shutdown=[stop])

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
@@ -31,6 +31,15 @@ from services.common.settings import KafkaSettings
 ARTICLES_RAW = "articles.raw"
 ARTICLES_ENRICHED = "articles.enriched"
 ALERTS = "alerts"
+
+
+# Failures that no retry can cure: the message goes to the dead-letter topic.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,  # the message breaks the event contract
+    PermanentError,  # a stage said so
+    UnicodeDecodeError,
+    MessageSizeTooLargeError,  # what the stage would publish can never fit the broker's limit
+)
 
 
 def dead_letter_topic(stage: str) -> str:
@@ -101,9 +110,7 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
         await admin.close()
 
 
-def dead_letter_headers(
-    stage: str, source: Any, error_type: str, error: str
-) -> dict[str, str]:
+def dead_letter_headers(stage: str, source: Any, error_type: str, error: str) -> dict[str, str]:
     """The ``x-raqib-*`` headers of a dead-letter record; ``source`` is the consumed record."""
     return {
         "x-raqib-stage": stage,
@@ -158,7 +165,7 @@ def dead_letter_middleware(
             nonlocal failures
             try:
                 result = await call_next(msg)
-            except (ValidationError, PermanentError, UnicodeDecodeError) as error:
+            except PERMANENT_ERRORS as error:
                 await publish_dead_letter(
                     broker, stage, msg.raw_message, msg.body, type(error).__name__, str(error)
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from faststream import AckPolicy, FastStream
 
 from schemas import EnrichedArticle, RawArticle, utc_now
+from services.common.errors import PermanentError
 from services.common.kafka import (
     ARTICLES_ENRICHED,
     ARTICLES_RAW,
@@ -19,9 +20,11 @@ from services.enrichment.settings import EnrichmentSettings
 STAGE = "enrichment"
 
 
-def build_app(settings: EnrichmentSettings | None = None) -> FastStream:
+def build_app(
+    settings: EnrichmentSettings | None = None, *, tagger: Tagger | None = None
+) -> FastStream:
     settings = settings or EnrichmentSettings()
-    tagger = Tagger(load_knowledge_base(settings.knowledge_base))
+    tagger = tagger or Tagger(load_knowledge_base(settings.knowledge_base))
     broker = make_broker(settings.kafka, stage=STAGE)
     enriched = broker.publisher(ARTICLES_ENRICHED)
 
@@ -32,7 +35,12 @@ def build_app(settings: EnrichmentSettings | None = None) -> FastStream:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle(article: RawArticle) -> None:
-        result: EnrichedArticle = enrich(article, tagger, now=utc_now())
+        try:
+            result: EnrichedArticle = enrich(article, tagger, now=utc_now())
+        except Exception as error:
+            # The core is pure: an input that fails once fails every time. Retrying would
+            # block the partition, so it is dead-lettered (a bug to fix, not data to lose).
+            raise PermanentError(f"tagging article {article.id} failed: {error!r}") from error
         # Awaited before the handler returns, so the offset is committed only once published.
         await enriched.publish(result.model_dump_json().encode(), key=result.id.encode())
 

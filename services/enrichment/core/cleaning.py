@@ -86,7 +86,7 @@ def _loose(phrase: str) -> str:
         if char == "\\" or char in "()?:|.*+%":
             # Regex syntax in the phrase list passes through ("\d+", "(?:...)", ".*").
             if char == "\\":
-                out.append(phrase[index: index + 2])
+                out.append(phrase[index : index + 2])
                 index += 2
                 continue
             out.append(char)
@@ -122,9 +122,7 @@ def _is_furniture(line: str) -> bool:
 
 def _is_menu_item(line: str) -> bool:
     return (
-        len(line) <= 80
-        and len(line.split()) <= 7
-        and _NUMBERED_SHORT.fullmatch(line) is not None
+        len(line) <= 80 and len(line.split()) <= 7 and _NUMBERED_SHORT.fullmatch(line) is not None
     )
 
 

@@ -16,8 +16,29 @@ __all__ = ["MatchContext", "clause_holds", "word_forms", "words_match"]
 
 # Longest first, so وبال is tried before و.
 _CLITICS = (
-    "وبال", "فبال", "وكال", "فكال", "وال", "فال", "بال", "كال", "ولل", "فلل", "لل", "ال",
-    "وب", "ول", "فب", "فل", "وك", "فك", "و", "ف", "ب", "ل", "ك",
+    "وبال",
+    "فبال",
+    "وكال",
+    "فكال",
+    "وال",
+    "فال",
+    "بال",
+    "كال",
+    "ولل",
+    "فلل",
+    "لل",
+    "ال",
+    "وب",
+    "ول",
+    "فب",
+    "فل",
+    "وك",
+    "فك",
+    "و",
+    "ف",
+    "ب",
+    "ل",
+    "ك",
 )
 _CONJUNCTIONS = ("وب", "فب", "وك", "فك", "و", "ف", "ب", "ك")
 _CLAUSE_PUNCTUATION = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
@@ -30,7 +51,7 @@ def word_forms(word: str) -> frozenset[str]:
     forms = {word}
     for clitic in _CLITICS:
         if word.startswith(clitic) and len(word) - len(clitic) >= 2:
-            rest = word[len(clitic):]
+            rest = word[len(clitic) :]
             forms.add(rest)
             if clitic.endswith("لل") or clitic.endswith("ال"):
                 forms.add("ال" + rest)
@@ -64,11 +85,11 @@ class MatchContext:
 
     def words_before(self, count: int) -> list[str]:
         text = self.normalized.text
-        return text[max(0, self.word_start - _MAX_WORD * count): self.word_start].split()[-count:]
+        return text[max(0, self.word_start - _MAX_WORD * count) : self.word_start].split()[-count:]
 
     def words_after(self, count: int) -> list[str]:
         text = self.normalized.text
-        return text[self.end: self.end + _MAX_WORD * count].split()[:count]
+        return text[self.end : self.end + _MAX_WORD * count].split()[:count]
 
     def opens_clause(self) -> bool:
         """True at the start of the text or right after clause punctuation or a line break."""
@@ -105,18 +126,14 @@ def _near(context: MatchContext, wanted: WordSet, window: int) -> bool:
     )
 
 
-def clause_holds(
-    clause: Clause, context: MatchContext, article_actors: Set[str] | None
-) -> bool:
+def clause_holds(clause: Clause, context: MatchContext, article_actors: Set[str] | None) -> bool:
     """Whether every condition of ``clause`` holds. ``article_actors`` None: not known yet."""
     if clause.needs_article:
         if article_actors is None:
             return False
         if clause.article_mentions and clause.article_mentions.isdisjoint(article_actors):
             return False
-        if clause.also_article_mentions and clause.also_article_mentions.isdisjoint(
-            article_actors
-        ):
+        if clause.also_article_mentions and clause.also_article_mentions.isdisjoint(article_actors):
             return False
     if clause.prefix is not None and context.prefix not in clause.prefix:
         return False

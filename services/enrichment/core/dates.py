@@ -91,14 +91,14 @@ def _dates_in_line(line: str) -> list[tuple[date, str]]:
         for match in pattern.finditer(normal):
             value = _make_date(match["year"], _MONTHS[match["month"]], match["day"])
             if value is not None:
-                rest = normal[: match.start()] + " " + normal[match.end():]
+                rest = normal[: match.start()] + " " + normal[match.end() :]
                 found.append((match.start() / max(len(normal), 1), value, rest))
     digits = _fold_digits(line)
     for pattern in (_ISO, _NUMERIC):
         for match in pattern.finditer(digits):
             value = _make_date(match["year"], match["month"], match["day"])
             if value is not None:
-                rest = normalize_arabic(digits[: match.start()] + " " + digits[match.end():])
+                rest = normalize_arabic(digits[: match.start()] + " " + digits[match.end() :])
                 found.append((match.start() / max(len(digits), 1), value, rest))
     found.sort(key=lambda item: item[0])  # the first date in the line first
     return [(value, rest) for _, value, rest in found]

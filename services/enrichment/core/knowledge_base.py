@@ -282,9 +282,21 @@ class _Builder:
     def clause(self, spec: Any, where: str, actor_ids: set[str]) -> Clause:
         spec = self.mapping(spec, where)
         known = {
-            "name", "before", "before_window", "after", "after_window", "near", "near_window",
-            "not_near", "not_near_window", "prefix", "clause_start", "previous_word_definite",
-            "after_pattern", "article_mentions", "also_article_mentions",
+            "name",
+            "before",
+            "before_window",
+            "after",
+            "after_window",
+            "near",
+            "near_window",
+            "not_near",
+            "not_near_window",
+            "prefix",
+            "clause_start",
+            "previous_word_definite",
+            "after_pattern",
+            "article_mentions",
+            "also_article_mentions",
         }
         extra = sorted(set(spec) - known)
         if extra:
@@ -419,7 +431,9 @@ class _Builder:
             raise self.fail(f"{where}.type", f"{type_name!r} is not one of {allowed}") from error
         name = self.text(spec.get("name"), f"{where}.name")
         aliases = self.alias_entries(
-            actor_id, self.listing(spec.get("aliases"), f"{where}.aliases"), f"{where}.aliases",
+            actor_id,
+            self.listing(spec.get("aliases"), f"{where}.aliases"),
+            f"{where}.aliases",
             None,
         )
         ambiguous = spec.get("ambiguous") or {}
@@ -483,7 +497,7 @@ class _Builder:
 
 
 def _spelling_variants(normal: str) -> list[str]:
-    """"عبد X" is written both split and joined (عبد الرؤوف / عبدالرؤوف); list both."""
+    """ "عبد X" is written both split and joined (عبد الرؤوف / عبدالرؤوف); list both."""
     variants = [normal]
     if "عبد " in normal:
         variants.append(normal.replace("عبد ", "عبد"))

@@ -64,28 +64,100 @@ _DELETED_RUN = re.compile(f"[{_DELETED_CLASS}]+")
 # Only marks that belong to the preceding letter; a mention's span is widened over them.
 _TRAILING_MARKS = frozenset(
     chr(c)
-    for a, b in ((0x0610, 0x061A), (0x0640, 0x0640), (0x064B, 0x065F), (0x0670, 0x0670),
-                 (0x0300, 0x036F))
+    for a, b in (
+        (0x0610, 0x061A),
+        (0x0640, 0x0640),
+        (0x064B, 0x065F),
+        (0x0670, 0x0670),
+        (0x0300, 0x036F),
+    )
     for c in range(a, b + 1)
 )
 
 # Frequent one-to-one Arabic folds, applied with str.replace (much faster than str.translate
 # with a dict on non-ASCII text).
 _ARABIC_FOLDS: tuple[tuple[str, str], ...] = (
-    ("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ٱ", "ا"), ("ٲ", "ا"), ("ٳ", "ا"), ("ٵ", "ا"),
-    ("ى", "ي"), ("ی", "ي"), ("ئ", "ي"),
-    ("ة", "ه"), ("ۀ", "ه"), ("ۃ", "ه"),
+    ("أ", "ا"),
+    ("إ", "ا"),
+    ("آ", "ا"),
+    ("ٱ", "ا"),
+    ("ٲ", "ا"),
+    ("ٳ", "ا"),
+    ("ٵ", "ا"),
+    ("ى", "ي"),
+    ("ی", "ي"),
+    ("ئ", "ي"),
+    ("ة", "ه"),
+    ("ۀ", "ه"),
+    ("ۃ", "ه"),
     ("ؤ", "و"),
-    ("ک", "ك"), ("ڪ", "ك"),
+    ("ک", "ك"),
+    ("ڪ", "ك"),
 )
 _ARABIC_FOLD_MAP = dict(_ARABIC_FOLDS)
 
 # Common separators turned into spaces with str.replace; a regex catches the rest.
 _COMMON_SEPARATORS = (
-    "\n", "\r", "\t", "\xa0", "\u200b", "\u2009", "\u202f", "\u3000",
-    ".", ",", "،", ":", ";", "؛", "?", "؟", "!", '"', "'", "“", "”", "„", "‘", "’", "«", "»",
-    "(", ")", "[", "]", "{", "}", "-", "–", "—", "/", "\\", "…", "*", "%", "٪", "_",
-    "|", "#", "@", "&", "+", "=", "<", ">", "•", "·", "۔", "٫", "٬", "~", "^", "`", "$", "€",
+    "\n",
+    "\r",
+    "\t",
+    "\xa0",
+    "\u200b",
+    "\u2009",
+    "\u202f",
+    "\u3000",
+    ".",
+    ",",
+    "،",
+    ":",
+    ";",
+    "؛",
+    "?",
+    "؟",
+    "!",
+    '"',
+    "'",
+    "“",
+    "”",
+    "„",
+    "‘",
+    "’",
+    "«",
+    "»",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "-",
+    "–",
+    "—",
+    "/",
+    "\\",
+    "…",
+    "*",
+    "%",
+    "٪",
+    "_",
+    "|",
+    "#",
+    "@",
+    "&",
+    "+",
+    "=",
+    "<",
+    ">",
+    "•",
+    "·",
+    "۔",
+    "٫",
+    "٬",
+    "~",
+    "^",
+    "`",
+    "$",
+    "€",
 )
 _OTHER_SEPARATOR = re.compile(r"[^\w\s]|_")
 _SPACE_RUN = re.compile(" {2,}")
@@ -106,8 +178,15 @@ def _build_compat_fold() -> dict[str, str]:
     """One-to-one folds for accented Latin, casefold differences and compatibility forms."""
     fold: dict[str, str] = {}
     ranges = (
-        (0x00C0, 0x024F), (0x0370, 0x052F), (0x1E00, 0x1FFF), (0x2C60, 0x2C7F),
-        (0xA720, 0xA7FF), (0xFB00, 0xFB4F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFC), (0xFF01, 0xFF5E),
+        (0x00C0, 0x024F),
+        (0x0370, 0x052F),
+        (0x1E00, 0x1FFF),
+        (0x2C60, 0x2C7F),
+        (0xA720, 0xA7FF),
+        (0xFB00, 0xFB4F),
+        (0xFB50, 0xFDFF),
+        (0xFE70, 0xFEFC),
+        (0xFF01, 0xFF5E),
     )
     for a, b in ranges:
         for code in range(a, b + 1):

@@ -26,9 +26,13 @@ def decide_topics(
         for match in matches:
             key = (match.term.topic_id, match.word_start)
             current = best.get(key)
-            if current is None or match.term.weight > current.term.weight or (
-                match.term.weight == current.term.weight
-                and match.end - match.start > current.end - current.start
+            if (
+                current is None
+                or match.term.weight > current.term.weight
+                or (
+                    match.term.weight == current.term.weight
+                    and match.end - match.start > current.end - current.start
+                )
             ):
                 best[key] = match
         for (topic_id, _), match in sorted(best.items(), key=lambda item: item[1].start):

@@ -12,6 +12,7 @@ from services.common.kafka import ARTICLES_ENRICHED, ARTICLES_RAW, dead_letter_t
 from services.common.settings import KafkaSettings
 from services.devstack.topics import read_topic
 from services.enrichment.app import build_app
+from services.enrichment.core import Tagger, TagResult, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
 
 pytestmark = pytest.mark.integration
@@ -29,44 +30,73 @@ def _article(n: int, text: str) -> RawArticle:
     )
 
 
+class CrashingTagger(Tagger):
+    """Stands for a bug in the tagger that one particular article triggers."""
+
+    def tag(self, title: str, text: str) -> TagResult:
+        if "CRASH" in text:
+            raise RuntimeError("tagger bug")
+        return super().tag(title, text)
+
+
 async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: KafkaSettings) -> None:
     good_before = _article(1, "التقى قائد جهاز الردع عبد الرؤوف كارة بوفد تركي في طرابلس.")
     good_after = _article(2, "قال فتحي باشاغا إن الحكومة ستواصل عملها.")
     not_json = b"\x00\xffthis is not json"
     breaks_schema = b'{"id": "xyz", "title": 42}'
+    crashes = _article(3, "CRASH في طرابلس").model_dump_json().encode()
+    # ~600 KB in, but tens of thousands of mentions out: too large for the broker's 1 MB.
+    too_large = _article(4, "قوة الردع الخاصة. " * 20_000).model_dump_json().encode()
 
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
     await producer.start()
     try:
-        # One key, so all four land on one partition and keep their order.
-        for value in (good_before.model_dump_json().encode(), not_json, breaks_schema,
-                      good_after.model_dump_json().encode()):
+        # One key, so all land on one partition and keep their order.
+        for value in (
+            good_before.model_dump_json().encode(),
+            not_json,
+            breaks_schema,
+            crashes,
+            too_large,
+            good_after.model_dump_json().encode(),
+        ):
             await producer.send_and_wait(ARTICLES_RAW, value, key=b"same-partition")
     finally:
         await producer.stop()
 
-    app = build_app(EnrichmentSettings(kafka=kafka_settings))
+    tagger = CrashingTagger(load_knowledge_base())
+    app = build_app(EnrichmentSettings(kafka=kafka_settings), tagger=tagger)
     async with app:
         enriched = await read_topic(
             kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=2, timeout=40
         )
         dead = await read_topic(
-            kafka_settings.bootstrap_servers, dead_letter_topic("enrichment"), min_count=2,
+            kafka_settings.bootstrap_servers,
+            dead_letter_topic("enrichment"),
+            min_count=4,
             timeout=10,
         )
 
     articles = {a.id: a for a in (EnrichedArticle.model_validate_json(r.value) for r in enriched)}
     assert set(articles) == {good_before.id, good_after.id}
     assert {e.id for e in articles[good_before.id].entities} >= {
-        "special-deterrence-force", "abdul-raouf-kara"
+        "special-deterrence-force",
+        "abdul-raouf-kara",
     }
     assert "fathi-bashagha" in {e.id for e in articles[good_after.id].entities}
     assert {r.key for r in enriched} == {good_before.id.encode(), good_after.id.encode()}
 
-    assert [r.value for r in dead] == [not_json, breaks_schema]  # original bytes, untouched
-    for record in dead:
-        headers = {k: v.decode() for k, v in record.headers}
-        assert headers["x-raqib-stage"] == "enrichment"
-        assert headers["x-raqib-source-topic"] == ARTICLES_RAW
-        assert headers["x-raqib-error-type"] == "ValidationError"
-        assert headers["x-raqib-error"]
+    # The original bytes, untouched, in the order they came, each with its error.
+    assert [r.value for r in dead] == [not_json, breaks_schema, crashes, too_large]
+    headers = [{k: v.decode() for k, v in record.headers} for record in dead]
+    assert [h["x-raqib-error-type"] for h in headers] == [
+        "ValidationError",
+        "ValidationError",
+        "PermanentError",
+        "MessageSizeTooLargeError",
+    ]
+    assert "tagger bug" in headers[2]["x-raqib-error"]
+    for h in headers:
+        assert h["x-raqib-stage"] == "enrichment"
+        assert h["x-raqib-source-topic"] == ARTICLES_RAW
+        assert h["x-raqib-source-offset"].isdigit()

@@ -23,7 +23,11 @@ def _replay(kafka: LocalKafka, directory: Path) -> subprocess.CompletedProcess[s
     env = {**os.environ, "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
     return subprocess.run(
         [sys.executable, "-m", "services.cli", "replay", str(directory)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -5,8 +5,16 @@ from services.common.kafka import dead_letter_headers, dead_letter_topic
 
 def _record(offset: int) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
-        topic="articles.enriched", partition=1, offset=offset, timestamp=0, timestamp_type=0,
-        key=b"k", value=b"x", checksum=None, serialized_key_size=1, serialized_value_size=1,
+        topic="articles.enriched",
+        partition=1,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"k",
+        value=b"x",
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=1,
         headers=(),
     )
 

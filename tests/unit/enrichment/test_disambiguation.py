@@ -286,9 +286,7 @@ def test_libyan_army_alone_is_the_lna_only_when_led_by_haftar(actor_ids: Tag) ->
     assert "libyan-national-army" in actor_ids(
         "تقدم الجيش الليبي بقيادة المشير خليفة حفتر نحو المدينة."
     )
-    assert "libyan-national-army" not in actor_ids(
-        "إلا أن الجيش الليبي كذب ما أعلنه خليفة حفتر."
-    )
+    assert "libyan-national-army" not in actor_ids("إلا أن الجيش الليبي كذب ما أعلنه خليفة حفتر.")
 
 
 def test_islamic_state_phrase_needs_a_group_word(actor_ids: Tag) -> None:

@@ -45,7 +45,7 @@ def test_enrich_cleans_tags_and_dates(tagger: Tagger) -> None:
     for entity in result.entities:
         for mention in entity.mentions:
             source = result.title if mention.field == "title" else result.text
-            assert source[mention.start: mention.end] == mention.text
+            assert source[mention.start : mention.end] == mention.text
     deterrence = next(e for e in result.entities if e.id == "special-deterrence-force")
     assert [m.field for m in deterrence.mentions] == ["title", "text"]
     assert deterrence.mentions[0].text == "الرَّدْع"
@@ -60,7 +60,10 @@ def test_enrich_keeps_the_raw_fields(tagger: Tagger) -> None:
     raw = _article()
     result = enrich(raw, tagger, now=NOW)
     assert (result.id, result.url, result.source, result.content_hash) == (
-        raw.id, raw.url, raw.source, raw.content_hash
+        raw.id,
+        raw.url,
+        raw.source,
+        raw.content_hash,
     )
 
 

@@ -12,18 +12,51 @@ from services.enrichment.core import KnowledgeBase, Tagger, load_knowledge_base
 from services.enrichment.core.knowledge_base import build_knowledge_base
 
 DESIGN_ACTORS = [
-    "special-deterrence-force", "abdul-raouf-kara", "fathi-bashagha", "khalifa-haftar",
-    "saddam-haftar", "khaled-haftar", "belgasem-haftar", "fayez-al-sarraj",
-    "abdul-hamid-dbeibah", "abdulsalam-zoubi", "osama-al-masri", "ahmed-maiteeq",
-    "ahmed-al-mismari", "abdel-fattah-el-sisi", "libyan-national-army",
-    "government-of-national-accord", "government-of-national-unity", "isis", "mitiga-airport",
-    "benina-airbase", "tripoli", "benghazi", "misrata", "sirte", "turkey", "russia", "egypt",
-    "italy", "qatar", "united-states", "united-kingdom", "france", "syria",
+    "special-deterrence-force",
+    "abdul-raouf-kara",
+    "fathi-bashagha",
+    "khalifa-haftar",
+    "saddam-haftar",
+    "khaled-haftar",
+    "belgasem-haftar",
+    "fayez-al-sarraj",
+    "abdul-hamid-dbeibah",
+    "abdulsalam-zoubi",
+    "osama-al-masri",
+    "ahmed-maiteeq",
+    "ahmed-al-mismari",
+    "abdel-fattah-el-sisi",
+    "libyan-national-army",
+    "government-of-national-accord",
+    "government-of-national-unity",
+    "isis",
+    "mitiga-airport",
+    "benina-airbase",
+    "tripoli",
+    "benghazi",
+    "misrata",
+    "sirte",
+    "turkey",
+    "russia",
+    "egypt",
+    "italy",
+    "qatar",
+    "united-states",
+    "united-kingdom",
+    "france",
+    "syria",
     "international-criminal-court",
 ]
 DESIGN_TOPICS = [
-    "foreign-fighters", "foreign-military-support", "armed-clashes", "mediation", "terrorism",
-    "detention-and-justice", "intelligence", "airports-and-aviation", "politics-and-governance",
+    "foreign-fighters",
+    "foreign-military-support",
+    "armed-clashes",
+    "mediation",
+    "terrorism",
+    "detention-and-justice",
+    "intelligence",
+    "airports-and-aviation",
+    "politics-and-governance",
 ]
 
 MINIMAL = {
@@ -72,8 +105,16 @@ def test_a_custom_knowledge_base_tags(tmp_path: Path) -> None:
         ({"actors": {"a": {"type": "city", "name": "x", "aliases": []}}}, "at least one alias"),
         ({"actors": {"a": {"type": "city", "name": "x", "aliases": ["..."]}}}, "empty"),
         (
-            {"actors": {"a": {"type": "city", "name": "x", "aliases": ["x"],
-                              "ambiguous": {"nope": ["y"]}}}},
+            {
+                "actors": {
+                    "a": {
+                        "type": "city",
+                        "name": "x",
+                        "aliases": ["x"],
+                        "ambiguous": {"nope": ["y"]},
+                    }
+                }
+            },
             "no such context rule",
         ),
         (

@@ -52,7 +52,7 @@ def test_seed_mention_spans_point_at_the_original_words(tagger: Tagger, name: st
     assert result.entities
     for entity in result.entities:
         for mention in entity.mentions:
-            assert text[mention.start: mention.end] == mention.text
+            assert text[mention.start : mention.end] == mention.text
             assert mention.text[0].isalnum() and mention.text[-1].isalnum()
 
 

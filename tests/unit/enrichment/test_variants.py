@@ -137,9 +137,7 @@ def test_lookalikes_are_not_tagged(actor_ids: Tag, text: str, actor: str) -> Non
         ("أعلنت الأمم المتحدة أن المبعوث وصل إلى ليبيا.", "united-nations"),
     ],
 )
-def test_ambiguous_country_and_city_names_in_context(
-    actor_ids: Tag, text: str, actor: str
-) -> None:
+def test_ambiguous_country_and_city_names_in_context(actor_ids: Tag, text: str, actor: str) -> None:
     assert actor in actor_ids(text)
 
 
