@@ -10,9 +10,10 @@ from prometheus_client import REGISTRY
 
 from schemas import RawArticle, article_id
 from services.common.errors import ConfigError
-from services.fetcher.app import Poller, Publish, build_app, load_feeds_file, poll_once
+from services.fetcher.app import build_app
 from services.fetcher.core import FeedConfig, canonical_url
 from services.fetcher.http import FeedClient
+from services.fetcher.poller import Poller, Publish, load_feeds_file, poll_once
 from services.fetcher.settings import FetcherSettings
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.common.errors import TransientError
-from services.indexer.app import BatchIndexer
+from services.indexer.batch import BatchIndexer
 from services.indexer.core import ArticleDocument, BulkOutcome, RejectedDocument
 from tests.unit.indexer.articles import bashagha_article, deterrence_article
 
