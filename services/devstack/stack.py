@@ -30,7 +30,7 @@ from schemas import Alert, RawArticle
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import SmtpCatcher, WebhookReceiver
-from services.devstack.servers import LocalElasticsearch, LocalKafka
+from services.devstack.servers import LocalElasticsearch, LocalKafka, die_with_parent
 from services.devstack.topics import group_lag, read_topic
 from services.replay.publish import replay
 
@@ -96,6 +96,7 @@ class LocalStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
             log.close()
         console.print(f"[green]✓[/] services started: {', '.join(SERVICES)}")
@@ -230,10 +231,15 @@ async def _run(
     if keep_running:
         print(json.dumps(summary, ensure_ascii=False), flush=True)
         console.print("[bold]Running. Press Ctrl-C to stop everything.[/]")
-        with contextlib.suppress(asyncio.CancelledError):
-            while True:
-                stack.check_services()
-                await asyncio.sleep(1)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            stack.check_services()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1)
+        console.print("stopping…")
     return {"summary": summary, "complete": complete}
 
 
