@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id, content_hash
+from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic
+from tests.factories import enriched_article
 
 DETERRENCE = ("special-deterrence-force", "قوة الردع الخاصة", EntityType.ARMED_GROUP)
 BASHAGHA = ("fathi-bashagha", "فتحي باشاغا", EntityType.PERSON)
@@ -53,21 +54,13 @@ def enriched(
         mentions = [m for a in aliases for m in mentions_of(title, a, "title")]
         mentions += [m for a in aliases for m in mentions_of(text, a)]
         entities.append(Entity(id=entity_id, name=name, type=kind, mentions=mentions))
-    url = f"https://news.example/{n}"
-    return EnrichedArticle(
-        id=article_id(url),
-        url=url,
-        source=source,
-        title=title,
-        text=text,
-        language=language,
-        published_at=datetime(2026, 1, 2, 9, 30, tzinfo=UTC),
-        fetched_at=datetime(2026, 1, 2, 10, 0, tzinfo=UTC),
-        content_hash=content_hash(text),
+    return enriched_article(
+        title,
+        text,
         entities=entities,
         topics=[Topic(id=t, evidence=["x"]) for t in (topics or [])],
-        normalized_title=title,
-        knowledge_base_version="test",
-        tagger_version="test",
-        enriched_at=datetime(2026, 1, 2, 10, 1, tzinfo=UTC),
+        url=f"https://news.example/{n}",
+        source=source,
+        language=language,
+        published_at=datetime(2026, 1, 2, 9, 30, tzinfo=UTC),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
-from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id, content_hash
+from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id
+from tests.factories import enriched_article
 
 DETERRENCE = "special-deterrence-force"
 BASHAGHA = "fathi-bashagha"
@@ -41,24 +41,15 @@ def make_article(
         Entity(id=actor, name=name, type=kind, mentions=[mention_of(text, surface, surface)])
         for actor, (name, kind, surface) in (actors or {}).items()
     ]
-    return EnrichedArticle(
-        id=article_id("test\n" + text),
-        url=f"https://example.org/news/{article_id(text)}",
-        source="Test Agency",
-        feed="test-feed",
-        title=title,
-        text=text,
-        html=html,
-        language="ar",
-        published_at=datetime(2025, 12, 19, 8, 30, tzinfo=UTC),
-        fetched_at=datetime(2025, 12, 19, 9, 0, tzinfo=UTC),
-        content_hash=content_hash(text),
+    return enriched_article(
+        title,
+        text,
         entities=entities,
         topics=[Topic(id=topic, evidence=terms) for topic, terms in (topics or {}).items()],
+        url=f"https://example.org/news/{article_id(text)}",
+        feed="test-feed",
+        html=html,
         normalized_title=title.replace("أ", "ا"),
-        knowledge_base_version="kb-test-1",
-        tagger_version="tagger-test-1",
-        enriched_at=datetime(2025, 12, 19, 9, 1, tzinfo=UTC),
     )
 
 
