@@ -38,6 +38,7 @@ class SmtpCatcher:
     """A real SMTP server (aiosmtpd) that keeps every message it receives."""
 
     def __init__(self, port: int | None = None) -> None:
+        self._fixed_port = port
         self.port = port or free_port()
         self._collector = _Collector()
         self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
@@ -47,8 +48,19 @@ class SmtpCatcher:
         return list(self._collector.messages)
 
     def start(self) -> SmtpCatcher:
-        self._controller.start()
-        return self
+        # aiosmtpd binds only now, so another server may have taken the free port meanwhile.
+        for _ in range(5):
+            try:
+                self._controller.start()
+                return self
+            except (OSError, RuntimeError):
+                if self._fixed_port:
+                    raise
+                self.port = free_port()
+                self._controller = Controller(
+                    self._collector, hostname="127.0.0.1", port=self.port
+                )
+        raise OSError("the SMTP catcher found no free port on 127.0.0.1")
 
     def stop(self) -> None:
         self._controller.stop()
@@ -83,7 +95,7 @@ class WebhookReceiver:
     """A real HTTP server that records every POST and answers what ``responder`` says."""
 
     responder: Responder = field(default_factory=lambda: always(200))
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: any free port, known once bound
     requests: list[ReceivedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -108,6 +120,7 @@ class WebhookReceiver:
 
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -123,7 +136,8 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
+            self._server.shutdown()
         self._server.server_close()
 
     def __enter__(self) -> WebhookReceiver:

@@ -44,14 +44,14 @@ async def read_topic(
         await consumer.stop()
 
 
-async def group_lag(bootstrap_servers: str, group_id: str, topic: str) -> int:
-    """Messages of ``topic`` that ``group_id`` has not committed yet (all, if it never did).
+async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Partition -> offset after its last record, as the records themselves say.
 
-    Asks the group coordinator for committed offsets without joining the group, so it
-    does not disturb the running consumers.
+    Tansu 0.6 reports the end of a partition whose last write was a multi-record batch as
+    that batch's first offset + 1; reading the last batch gives the true end on any broker.
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:
@@ -61,12 +61,42 @@ async def group_lag(bootstrap_servers: str, group_id: str, topic: str) -> int:
             partitions = consumer.partitions_for_topic(topic) or set()
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not assigned:
-            return 0
-        ends = await consumer.end_offsets(assigned)
+            return {}
+        reported = await consumer.end_offsets(assigned)
+        ends = {tp.partition: reported[tp] for tp in assigned}
+        pending = {tp for tp in assigned if reported[tp] > 0}
+        consumer.assign(list(pending))
+        for tp in pending:
+            consumer.seek(tp, reported[tp] - 1)
+        deadline = time.monotonic() + 5
+        while pending and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, records in batch.items():
+                ends[tp.partition] = max(ends[tp.partition], records[-1].offset + 1)
+                pending.discard(tp)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def group_lag(bootstrap_servers: str, group_id: str, topic: str) -> int:
+    """Messages of ``topic`` that ``group_id`` has not committed yet (all, if it never did).
+
+    Asks the group coordinator for committed offsets without joining the group, so it
+    does not disturb the running consumers.
+    """
+    ends = await end_offsets(bootstrap_servers, topic)
+    if not ends:
+        return 0
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
         lag = 0
-        for tp in assigned:
-            committed = await consumer.committed(tp)
-            lag += ends[tp] - (committed or 0)
+        for partition, end in ends.items():
+            committed = await consumer.committed(TopicPartition(topic, partition))
+            lag += end - (committed or 0)
         return lag
     finally:
         await consumer.stop()

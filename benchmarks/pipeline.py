@@ -1,0 +1,398 @@
+"""End-to-end pipeline throughput: ``python -m benchmarks.pipeline [--articles N] [--timeout S]``.
+
+Starts the local system (broker, Elasticsearch API, SMTP catcher, webhook receiver and the four
+services as separate processes, as ``raqib dev`` does), sends one warm-up article through it so
+that consumer-group start-up is not counted, then publishes N synthetic articles built from the
+fixture seeds and waits until every one is indexed and every consumer group has caught up.
+
+Prints the machine, progress (on stderr), a results table and, last, one JSON line with the
+numbers. Three of the five seeds mention the Deterrence force (one also Bashagha), so about 60%
+of the articles raise alerts, each delivered by email and by webhook to the local receivers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from elasticsearch import Elasticsearch
+from elasticsearch import NotFoundError as EsNotFoundError
+
+from schemas import Alert, RawArticle, article_id, content_hash, utc_now
+from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW, ensure_topics
+from services.common.settings import KafkaSettings
+from services.devstack.stack import LocalStack, pipeline_idle
+from services.devstack.topics import end_offsets as topic_end_offsets
+from services.devstack.topics import read_topic
+from services.replay.fixtures import fixture_paths, load_fixture
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+INDEX_ALIAS = "raqib-articles"
+POLL_INTERVAL_S = 0.5
+WARM_UP_TIMEOUT_S = 120.0
+# Stage name -> (consumer group, topic it reads, the stage it waits for).
+STAGES: dict[str, tuple[str, str, str | None]] = {
+    "enrichment": ("raqib-enrichment", ARTICLES_RAW, None),
+    "indexer": ("raqib-indexer", ARTICLES_ENRICHED, "enrichment"),
+    "alerting": ("raqib-alerting", ARTICLES_ENRICHED, "enrichment"),
+}
+
+
+# --- pure core -------------------------------------------------------------------------------
+
+
+def machine_info(cpuinfo: str | None = None) -> dict[str, Any]:
+    """CPU model, logical cores and Python version; ``cpuinfo`` is /proc/cpuinfo's text."""
+    model = platform.processor() or platform.machine()
+    for line in (cpuinfo or "").splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def vary(template: RawArticle, serial: int) -> RawArticle:
+    """A copy of ``template`` with one sentence appended, so its id and content hash differ.
+
+    The sentence names no actor and no topic term, so the copy is tagged like its seed.
+    """
+    text = f"{template.text.rstrip()}\n\nأعيد نشر هذا التقرير في الأرشيف تحت الرقم {serial}.\n"
+    return template.model_copy(
+        update={
+            "id": article_id(f"{template.source}\n{text}"),
+            "text": text,
+            "content_hash": content_hash(text),
+        }
+    )
+
+
+def synthetic_articles(
+    templates: Sequence[RawArticle], count: int, first_serial: int = 1
+) -> list[RawArticle]:
+    """``count`` distinct articles, taking the templates in turn (so each seed's share is equal)."""
+    if not templates:
+        raise ValueError("no template articles to vary")
+    return [vary(templates[index % len(templates)], first_serial + index) for index in range(count)]
+
+
+def parse_vmhwm_kb(status: str) -> int | None:
+    """Peak resident set size (``VmHWM``, in kB) from the text of /proc/<pid>/status."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+@dataclass
+class StageClock:
+    """When each stage finished: its group has no lag and the stage it waits for is done."""
+
+    started: float
+    done_at: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, lags: dict[str, int], now: float) -> None:
+        for stage, (_group, _topic, upstream) in STAGES.items():
+            if stage in self.done_at:
+                continue
+            if lags[stage] == 0 and (upstream is None or upstream in self.done_at):
+                self.done_at[stage] = round(now - self.started, 2)
+
+    @property
+    def all_done(self) -> bool:
+        return all(stage in self.done_at for stage in STAGES)
+
+
+# --- adapters --------------------------------------------------------------------------------
+
+
+def load_templates(seeds: Path) -> list[RawArticle]:
+    now = utc_now()
+    return [load_fixture(path, fetched_at=now) for path in fixture_paths(seeds)]
+
+
+def _descendants(pid: int) -> Iterator[int]:
+    yield pid
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                yield from _descendants(int(child))
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak RSS of a process and its children (a launcher script may run the real server)."""
+    total_kb = 0
+    found = False
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError, ValueError):
+            kb = parse_vmhwm_kb(Path(f"/proc/{each}/status").read_text())
+            if kb is not None:
+                total_kb += kb
+                found = True
+    return round(total_kb / 1024, 1) if found else None
+
+
+def process_peaks(stack: LocalStack) -> dict[str, float | None]:
+    pids = {name: proc.pid for name, proc in stack.processes.items()}
+    for name, server in (("kafka", stack.kafka), ("elasticsearch", stack.elasticsearch)):
+        if server.proc is not None:
+            pids[name] = server.proc.pid
+    return {name: peak_rss_mb(pid) for name, pid in pids.items()}
+
+
+class OffsetProbe:
+    """Committed offsets of the stage groups, read from the coordinator without joining."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.consumers: dict[str, AIOKafkaConsumer] = {}
+
+    async def start(self) -> None:
+        for stage, (group, _topic, _up) in STAGES.items():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers, group_id=group, enable_auto_commit=False
+            )
+            await consumer.start()
+            self.consumers[stage] = consumer
+
+    async def stop(self) -> None:
+        for consumer in self.consumers.values():
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    @staticmethod
+    async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+    async def end_offsets(self, topics: set[str]) -> dict[str, int]:
+        """Per topic, the sum of its partitions' end offsets."""
+        return {
+            topic: sum((await topic_end_offsets(self.bootstrap_servers, topic)).values())
+            for topic in sorted(topics)
+        }
+
+    async def committed_and_ends(self) -> dict[str, tuple[int, int]]:
+        """Per stage: (offsets its group committed, end offsets of its topic), summed."""
+        ends = await self.end_offsets({topic for _group, topic, _up in STAGES.values()})
+        result: dict[str, tuple[int, int]] = {}
+        for stage, (_group, topic, _up) in STAGES.items():
+            consumer = self.consumers[stage]
+            committed = 0
+            for tp in await self._partitions(consumer, topic):
+                committed += await consumer.committed(tp) or 0
+            result[stage] = (committed, ends[topic])
+        return result
+
+
+def indexed_count(es: Elasticsearch, ids: list[str] | None = None) -> int:
+    query = {"ids": {"values": ids}} if ids is not None else None
+    with contextlib.suppress(EsNotFoundError):
+        return int(es.count(index=INDEX_ALIAS, query=query)["count"])
+    return 0
+
+
+async def publish(bootstrap_servers: str, articles: list[RawArticle]) -> float:
+    """Send every article with one producer (acks=all) without waiting in between, then wait
+    for every acknowledgement."""
+    payloads = [(a.id.encode(), a.model_dump_json().encode()) for a in articles]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        began = time.monotonic()
+        pending = [await producer.send(ARTICLES_RAW, value, key=key) for key, value in payloads]
+        await asyncio.gather(*pending)
+        return time.monotonic() - began
+    finally:
+        await producer.stop()
+
+
+async def wait_until_idle(
+    stack: LocalStack, es: Elasticsearch, ids: list[str], timeout: float
+) -> bool:
+    began = time.monotonic()
+    while not await pipeline_idle(stack, es, ids):
+        if time.monotonic() - began > timeout:
+            return False
+        await asyncio.sleep(POLL_INTERVAL_S)
+    return True
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) -> dict[str, Any]:
+    bootstrap = stack.kafka.bootstrap_servers
+    templates = load_templates(seeds)
+    warm_up = vary(templates[-1], 0)
+    articles = synthetic_articles(templates, count)
+    ids = [a.id for a in articles]
+    es = Elasticsearch(stack.elasticsearch.url)
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    await ensure_topics(settings, [ARTICLES_RAW])
+
+    _progress("warm-up: one article through every stage (consumer groups join first) ...")
+    began = time.monotonic()
+    await publish(bootstrap, [warm_up])
+    if not await wait_until_idle(stack, es, [warm_up.id], WARM_UP_TIMEOUT_S):
+        raise RuntimeError(f"the warm-up article was not processed in {WARM_UP_TIMEOUT_S:.0f}s")
+    _progress(f"warm-up done in {time.monotonic() - began:.1f}s")
+
+    probe = OffsetProbe(bootstrap)
+    await probe.start()
+    try:
+        baseline = await probe.committed_and_ends()
+        emails_before = len(stack.smtp.messages)
+        webhooks_before = len(stack.webhooks.accepted)
+        started = time.monotonic()
+        publish_s = await publish(bootstrap, articles)
+        _progress(f"published {count} articles in {publish_s:.2f}s")
+        clock = StageClock(started)
+        complete = False
+        while True:
+            stack.check_services()
+            offsets = await probe.committed_and_ends()
+            now = time.monotonic()
+            clock.observe({s: ends - done for s, (done, ends) in offsets.items()}, now)
+            done = {s: offsets[s][0] - baseline[s][0] for s in STAGES}
+            _progress(
+                f"  {now - started:6.1f}s  enriched {done['enrichment']}/{count}  "
+                f"indexed {indexed_count(es) - 1}/{count}  alerted {done['alerting']}/{count}"
+            )
+            if clock.all_done and await pipeline_idle(stack, es, ids):
+                complete = True
+                break
+            if now - started > timeout:
+                break
+            await asyncio.sleep(POLL_INTERVAL_S)
+        end_to_end_s = time.monotonic() - started
+        peaks = process_peaks(stack)
+        alert_records = (await probe.end_offsets({ALERTS}))[ALERTS]
+    finally:
+        await probe.stop()
+
+    records = await read_topic(bootstrap, ALERTS, min_count=alert_records, timeout=60)
+    ours = set(ids)
+    alert_ids = {
+        alert.id
+        for alert in (Alert.model_validate_json(r.value) for r in records if r.value is not None)
+        if alert.article.id in ours
+    }
+    processed = indexed_count(es, ids)
+    es.close()
+    return {
+        "machine": machine_info(_read_text("/proc/cpuinfo")),
+        "complete": complete,
+        "articles": count,
+        "published": count,
+        "processed": processed,
+        "mean_article_kb": round(sum(len(a.text.encode()) for a in articles) / count / 1000, 2),
+        "publish_s": round(publish_s, 3),
+        "end_to_end_s": round(end_to_end_s, 2),
+        "articles_per_s": round(processed / end_to_end_s, 1),
+        "stage_completion_s": {stage: clock.done_at.get(stage) for stage in STAGES},
+        "alerts": len(alert_ids),
+        "emails": len(stack.smtp.messages) - emails_before,
+        "webhooks": len(stack.webhooks.accepted) - webhooks_before,
+        "peak_rss_mb": peaks,
+    }
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def _seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.2f} s"
+
+
+def render_table(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    stages = result["stage_completion_s"]
+    rows = [
+        ("articles", f"{result['articles']} (mean {result['mean_article_kb']:.1f} KB)"),
+        ("processed (indexed)", f"{result['processed']}"),
+        ("publish", f"{result['publish_s']:.2f} s"),
+        *((f"{stage} caught up", _seconds(stages[stage])) for stage in STAGES),
+        ("end to end", f"{result['end_to_end_s']:.2f} s"),
+        ("throughput (end to end)", f"{result['articles_per_s']:,.1f} articles/s"),
+        ("alerts raised", str(result["alerts"])),
+        ("emails / webhooks", f"{result['emails']} / {result['webhooks']}"),
+        *(
+            (f"peak RSS {name}", "?" if mb is None else f"{mb:.0f} MB")
+            for name, mb in result["peak_rss_mb"].items()
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}"]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    if not result["complete"]:
+        lines.append("  PIPELINE DID NOT CATCH UP before the timeout")
+    return "\n".join(lines)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # so the finally blocks stop every child process
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--articles", type=int, default=2000, help="Articles to publish.")
+    parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait.")
+    parser.add_argument("--seeds", type=Path, default=SEEDS, help="Template articles.")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the work directory (service logs)."
+    )
+    args = parser.parse_args(argv)
+    if args.articles < 1:
+        parser.error("--articles must be at least 1")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix="raqib-bench-"))
+    keep = args.keep
+    stack: LocalStack | None = None
+    try:
+        stack = LocalStack(workdir / "stack")
+        stack.start()
+        result = asyncio.run(measure(stack, args.articles, args.timeout, args.seeds))
+        keep = keep or not result["complete"]
+    except KeyboardInterrupt:
+        _progress("interrupted; stopping every process")
+        return 130
+    except Exception:
+        keep = True
+        raise
+    finally:
+        if stack is not None:
+            stack.stop()
+        if keep:
+            _progress(f"service logs kept under {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(render_table(result))
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0 if result["complete"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The pipeline benchmark runs end to end on a few articles and reports what it measured.
+
+It starts the whole local system, so it is an integration test; it asserts that the numbers
+are there and consistent, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+ARTICLES = 20
+EXPECTED_KEYS = {
+    "machine",
+    "complete",
+    "articles",
+    "published",
+    "processed",
+    "mean_article_kb",
+    "publish_s",
+    "end_to_end_s",
+    "articles_per_s",
+    "stage_completion_s",
+    "alerts",
+    "emails",
+    "webhooks",
+    "peak_rss_mb",
+}
+SERVICES = {"enrichment", "indexer", "alerting", "fetcher"}
+
+
+def test_pipeline_benchmark_processes_every_published_article() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.pipeline", "--articles", str(ARTICLES)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert result.keys() >= EXPECTED_KEYS
+    assert result["complete"] is True
+    assert result["articles"] == result["published"] == ARTICLES
+    assert result["processed"] == result["published"]
+    assert {"cpu", "cores", "python"} <= result["machine"].keys()
+    assert 3 <= result["mean_article_kb"] <= 7
+    assert set(result["stage_completion_s"]) == {"enrichment", "indexer", "alerting"}
+    assert all(seconds is not None for seconds in result["stage_completion_s"].values())
+    # Three of every five articles come from seeds that name the Deterrence force, one of them
+    # also Bashagha: 16 alerts for 20 articles, each delivered once by email and by webhook.
+    assert result["alerts"] == ARTICLES * 4 // 5
+    assert result["emails"] == result["webhooks"] == result["alerts"]
+    assert result["peak_rss_mb"].keys() >= SERVICES
+    assert all(result["peak_rss_mb"][name] > 0 for name in SERVICES)

@@ -1,0 +1,62 @@
+"""The local stand-ins and the tools the dev run and the benchmarks use to watch them."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.devstack.receivers import SmtpCatcher, WebhookReceiver
+from services.devstack.servers import LocalKafka
+from services.devstack.topics import end_offsets, group_lag, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_end_offsets_and_lag_count_every_record_of_a_batch(kafka: LocalKafka) -> None:
+    # Sent without waiting in between, so the producer packs them into multi-record batches
+    # (the case where Tansu under-reports a partition's end offset).
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        sent = [await producer.send("t", b"x%d" % i, partition=0) for i in range(50)]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    assert (await end_offsets(kafka.bootstrap_servers, "t"))[0] == 50
+    assert await group_lag(kafka.bootstrap_servers, "readers", "t") == 50
+
+    consumer = AIOKafkaConsumer(
+        "t",
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id="readers",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        while seen < 30:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=30 - seen)
+            seen += sum(len(records) for records in batch.values())
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    assert await group_lag(kafka.bootstrap_servers, "readers", "t") == 20
+    assert len(await read_topic(kafka.bootstrap_servers, "t", min_count=50)) == 50
+
+
+def test_smtp_catcher_moves_to_another_port_when_its_pick_was_taken() -> None:
+    catcher = SmtpCatcher()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", catcher.port))  # someone took it between pick and bind
+        squatter.listen()
+        taken = catcher.port
+        with catcher:
+            assert catcher.port != taken
+
+
+def test_a_receiver_that_never_started_stops_at_once() -> None:
+    WebhookReceiver().stop()  # used to wait forever for a serve loop that never ran
