@@ -57,9 +57,7 @@ class SmtpCatcher:
                 if self._fixed_port:
                     raise
                 self.port = free_port()
-                self._controller = Controller(
-                    self._collector, hostname="127.0.0.1", port=self.port
-                )
+                self._controller = Controller(self._collector, hostname="127.0.0.1", port=self.port)
         raise OSError("the SMTP catcher found no free port on 127.0.0.1")
 
     def stop(self) -> None:
