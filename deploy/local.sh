@@ -39,7 +39,7 @@ case "$job" in
   test)
     "$VENV/bin/ruff" check services schemas tests benchmarks
     "$VENV/bin/ruff" format --check --quiet services schemas tests benchmarks
-    "$VENV/bin/mypy" services schemas
+    "$VENV/bin/mypy" services schemas tests benchmarks
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;

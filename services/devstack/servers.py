@@ -20,6 +20,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 
@@ -66,9 +67,11 @@ class _ChildServer:
         self.log_path = log_path
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            # A new session, so Ctrl-C in a terminal reaches us, and we stop the child in order.
+        with contextlib.ExitStack() as files:
+            out: IO[bytes] | int = subprocess.DEVNULL
+            if self.log_path:
+                out = files.enter_context(open(self.log_path, "ab"))
+            # A session of its own, so a terminal's Ctrl-C reaches us and we stop it in order.
             return subprocess.Popen(
                 argv,
                 stdout=out,
@@ -76,9 +79,6 @@ class _ChildServer:
                 start_new_session=True,
                 preexec_fn=die_with_parent(self.stop_signal),
             )
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()  # type: ignore[union-attr]
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -263,9 +263,3 @@ def run_local(
     finally:
         stack.stop()
     return result["summary"], bool(result["complete"])
-
-
-def main() -> None:  # pragma: no cover - convenience for `python -m services.devstack.stack`
-    summary, complete = run_local(Path("seeds"), keep_running=False, timeout=180)
-    print(json.dumps(summary, ensure_ascii=False))
-    sys.exit(0 if complete else 1)

@@ -77,8 +77,8 @@ async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(stack: LocalSta
     assert webhook_alerts == {a.id for a in alerts}
     for request in stack.webhooks.accepted:  # verified as the README tells receivers to
         signed = request.headers["X-Raqib-Timestamp"].encode() + b"." + request.body
-        expected = hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(request.headers["X-Raqib-Signature"], f"sha256={expected}")
+        digest = hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(request.headers["X-Raqib-Signature"], f"sha256={digest}")
     subjects = sorted(str(m["Subject"]) for m in stack.smtp.messages)
     assert sum("Deterrence" in s for s in subjects) == 3
     assert sum("Bashagha" in s for s in subjects) == 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
@@ -13,7 +15,7 @@ from tests.conftest import SEEDS
 runner = CliRunner()
 
 
-def _lines(output: str) -> list[dict[str, object]]:
+def _lines(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
@@ -25,14 +27,14 @@ def test_tag_prints_one_json_object_per_file() -> None:
     assert [line["path"] for line in lines] == [str(p) for p in seeds]
     for line in lines:
         assert set(line) == {"path", "entities", "topics"}
-        for entity in line["entities"]:  # type: ignore[attr-defined]
+        for entity in line["entities"]:
             assert {"id", "name", "type", "mentions"} <= set(entity)
-        for topic in line["topics"]:  # type: ignore[attr-defined]
+        for topic in line["topics"]:
             assert "id" in topic
     deterrence = [
         Path(str(line["path"])).name[:3]
         for line in lines
-        if "special-deterrence-force" in {e["id"] for e in line["entities"]}  # type: ignore[attr-defined]
+        if "special-deterrence-force" in {e["id"] for e in line["entities"]}
     ]
     assert deterrence == ["000", "001", "002"]
 
@@ -42,8 +44,8 @@ def test_tag_reads_standard_input() -> None:
     assert result.exit_code == 0, result.output
     (line,) = _lines(result.stdout)
     assert line["path"] == "-"
-    assert [e["id"] for e in line["entities"]] == ["fathi-bashagha"]  # type: ignore[attr-defined]
-    mention = line["entities"][0]["mentions"][0]  # type: ignore[index]
+    assert [e["id"] for e in line["entities"]] == ["fathi-bashagha"]
+    mention = line["entities"][0]["mentions"][0]
     assert "باشاغا" in mention["text"]
 
 
@@ -73,7 +75,9 @@ def test_tag_with_a_broken_knowledge_base_is_a_clear_error(tmp_path: Path) -> No
     assert "kb.yaml" in result.stderr
 
 
-def test_run_refuses_a_broken_rules_file_naming_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_run_refuses_a_broken_rules_file_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - id: x\n    kind: nonsense\n", encoding="utf-8")
     monkeypatch.setenv("RAQIB_ALERTING_RULES_FILE", str(rules))
@@ -82,7 +86,7 @@ def test_run_refuses_a_broken_rules_file_naming_it(tmp_path: Path, monkeypatch) 
     assert "rules.yaml" in result.stderr and "invalid configuration" in result.stderr
 
 
-def test_run_refuses_a_malformed_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_run_refuses_a_malformed_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAQIB_KAFKA_PARTITIONS", "many")
     result = runner.invoke(app, ["run", "enrichment"])
     assert result.exit_code == 2
