@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Literal
 
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 from prometheus_client import Counter
 
 from schemas import Alert, DeliveryStatus, EnrichedArticle, utc_now
@@ -27,6 +27,7 @@ from services.common.kafka import (
     dead_letter_topic,
     ensure_topics,
     make_broker,
+    stage_subscriber,
 )
 
 STAGE = "alerting"
@@ -75,11 +76,10 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
     def channel_kinds(names: list[str]) -> list[tuple[str, Literal["email", "webhook"]]]:
         return [(name, rule_set.channels[name].kind) for name in names]
 
-    @broker.subscriber(
+    @stage_subscriber(
+        broker,
         ARTICLES_ENRICHED,
         group_id=settings.group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle(article: EnrichedArticle) -> None:
         try:

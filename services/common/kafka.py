@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
-from faststream import BaseMiddleware
+from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -88,6 +88,24 @@ def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
 def app_logger(stage: str) -> logging.Logger:
     """The logger FastStream's app and broker write to, so their lines are JSON too."""
     return logging.getLogger(f"raqib.{stage}.faststream")
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def stage_subscriber(
+    broker: KafkaBroker, topic: str, *, group_id: str, **options: Any
+) -> Callable[[Handler], object]:
+    """A stage's subscriber, with the delivery policy every stage shares: a new group reads
+    the topic from its start, and an offset is committed only after the handler returned."""
+    subscriber: Callable[[Handler], object] = broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        **options,
+    )
+    return subscriber
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 
 from schemas import EnrichedArticle, RawArticle, utc_now
 from services.common.errors import PermanentError
@@ -13,6 +13,7 @@ from services.common.kafka import (
     dead_letter_topic,
     ensure_topics,
     make_broker,
+    stage_subscriber,
 )
 from services.enrichment.core import Tagger, enrich, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
@@ -28,11 +29,10 @@ def build_app(
     broker = make_broker(settings.kafka, stage=STAGE)
     enriched = broker.publisher(ARTICLES_ENRICHED)
 
-    @broker.subscriber(
+    @stage_subscriber(
+        broker,
         ARTICLES_RAW,
         group_id=settings.group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle(article: RawArticle) -> None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
@@ -19,6 +19,7 @@ from services.common.kafka import (
     ensure_topics,
     make_broker,
     publish_dead_letter,
+    stage_subscriber,
 )
 from services.indexer.batch import ARTICLES, BatchIndexer, Record
 from services.indexer.settings import IndexerSettings
@@ -43,11 +44,10 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
 
     indexer = BatchIndexer(store, dead_letter)
 
-    @broker.subscriber(
+    @stage_subscriber(
+        broker,
         ARTICLES_ENRICHED,
         group_id=settings.group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
