@@ -170,6 +170,7 @@ def _show(
         )
         table.add_row(alert.rule.name, alert.article.id, alert.article.title[:50], deliveries)
     console.print(table)
+    mail, hooks = save_received(stack)
     console.print(f"[bold]Emails received by the SMTP catcher:[/] {len(stack.smtp.messages)}")
     for message in stack.smtp.messages:
         console.print(f"  • {message['Subject']}  →  {message['To']}")
@@ -184,8 +185,25 @@ def _show(
         f"  Elasticsearch  {stack.elasticsearch.url}/raqib-articles/_search\n"
         f"  Kafka          {stack.kafka.bootstrap_servers}  topics: articles.raw, "
         "articles.enriched, alerts, *.dlq\n"
+        f"  Emails         {mail}  (open the .eml files in a mail reader)\n"
+        f"  Webhooks       {hooks}\n"
         f"  Service logs   {stack.workdir / 'logs'}\n"
     )
+
+
+def save_received(stack: LocalStack) -> tuple[Path, Path]:
+    """Keep what the catcher and the receiver got, to read in full after the run."""
+    mail, hooks = stack.workdir / "mail", stack.workdir / "webhooks"
+    mail.mkdir(exist_ok=True)
+    hooks.mkdir(exist_ok=True)
+    for number, message in enumerate(stack.smtp.messages, 1):
+        (mail / f"{number:03d}.eml").write_bytes(message.as_bytes())
+    for number, request in enumerate(stack.webhooks.accepted, 1):
+        record = {"headers": request.headers, "body": json.loads(request.body)}
+        (hooks / f"{number:03d}.json").write_text(
+            json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    return mail, hooks
 
 
 async def _run(

@@ -6,8 +6,11 @@ import html
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC
-from email.headerregistry import Address
+from email.header import Header
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import Policy
+from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 
 from schemas import Alert, EnrichedArticle
@@ -151,11 +154,29 @@ def message_id(alert: Alert, sender: str) -> str:
     return f"<{alert.id}.alert@{domain}>"
 
 
+class _EncodedSubject(UnstructuredHeader, BaseHeader):
+    """A Subject folded as RFC 2047 requires: the space between two words inside the
+    encoded-words. The standard folder puts it between two encoded-words, where readers
+    must drop it (CPython gh-144156), so "قوة الردع" arrived as "قوةالردع"."""
+
+    def fold(self, *, policy: Policy) -> str:
+        value = str(self)
+        if value.isascii():
+            return str(super().fold(policy=policy))
+        encoded = Header(value, "utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("subject", _EncodedSubject)
+EMAIL_POLICY = default_policy.clone(header_factory=_HEADERS)
+
+
 def render_email(
     alert: Alert, article: EnrichedArticle, *, sender: str, recipients: Sequence[str]
 ) -> EmailMessage:
     """A multipart/alternative message, UTF-8 throughout (base64 parts survive any relay)."""
-    message = EmailMessage()
+    message = EmailMessage(policy=EMAIL_POLICY)
     message["Subject"] = subject(alert, article)
     message["From"] = sender
     message["To"] = [Address(addr_spec=address) for address in recipients]

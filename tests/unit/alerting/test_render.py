@@ -5,7 +5,9 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
@@ -146,6 +148,23 @@ def test_plain_text_has_title_source_date_link_and_the_sentence() -> None:
     assert "الرابط: https://news.example/1" in text
     assert "وقال مصدر إن «قوة الردع الخاصة» انتشرت" in text
     assert "<" not in text
+
+
+def test_a_long_arabic_subject_keeps_every_space_on_the_wire() -> None:
+    title = "قائد ميليشيا الردع يكشف للمخابرات الأمريكية تفاصيل نقل مقاتلي سوريا إلى ليبيا"
+    article = enriched(title=title)
+    alert = _alert(article)
+    message = render_email(
+        alert, article, sender="Raqib <alerts@raqib.example>", recipients=["desk@example.org"]
+    )
+    wire = message.as_bytes(policy=email.policy.SMTP)
+    assert all(len(line) <= 78 for line in wire.split(b"\r\n"))
+    folded = re.search(rb"^Subject: (.*?)\r\n(?! )", wire, re.M | re.S)
+    assert folded is not None
+    # Decoded the way RFC 2047 says (whitespace between encoded-words is dropped).
+    raw = re.sub(r"\r\n[ \t]", " ", folded.group(1).decode("ascii"))
+    assert str(make_header(decode_header(raw))) == subject(alert, article)
+    assert "قوة الردع الخاصة" in subject(alert, article)
 
 
 def test_email_is_multipart_utf8_and_the_arabic_survives_the_wire() -> None:
