@@ -61,3 +61,14 @@ def test_broken_fixtures_are_refused_naming_the_file(
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a directory"):
         fixture_paths(tmp_path / "nope")
+
+
+def test_sidecar_dates_are_the_dates_the_texts_give() -> None:
+    # The sidecars were written by reading the texts; the date extractor must agree.
+    from services.enrichment.core import extract_published_date
+
+    for path in fixture_paths(SEEDS):
+        article = load_fixture(path, fetched_at=NOW)
+        stated = extract_published_date(article.text)
+        given = article.published_at.date() if article.published_at else None
+        assert stated == given, path.name
