@@ -100,3 +100,38 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
         assert h["x-raqib-stage"] == "enrichment"
         assert h["x-raqib-source-topic"] == ARTICLES_RAW
         assert h["x-raqib-source-offset"].isdigit()
+
+
+class CountingTagger(Tagger):
+    def __init__(self) -> None:
+        super().__init__(load_knowledge_base())
+        self.tagged = 0
+
+    def tag(self, title: str, text: str) -> TagResult:
+        self.tagged += 1
+        return super().tag(title, text)
+
+
+async def test_two_replicas_share_the_partitions_and_miss_nothing(
+    kafka_settings: KafkaSettings,
+) -> None:
+    articles = [_article(n, f"اجتماع رقم {n} في طرابلس بحضور فتحي باشاغا.") for n in range(30)]
+    first, second = CountingTagger(), CountingTagger()
+    settings = EnrichmentSettings(kafka=kafka_settings)
+    async with build_app(settings, tagger=first), build_app(settings, tagger=second):
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+        await producer.start()
+        try:
+            for article in articles:  # keyed by id: spread over the three partitions
+                value = article.model_dump_json().encode()
+                await producer.send_and_wait(ARTICLES_RAW, value, key=article.id.encode())
+        finally:
+            await producer.stop()
+        enriched = await read_topic(
+            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=30, timeout=60
+        )
+    assert {EnrichedArticle.model_validate_json(r.value).id for r in enriched} == {
+        a.id for a in articles
+    }
+    assert first.tagged > 0 and second.tagged > 0  # the group split the work
+    assert first.tagged + second.tagged >= 30  # a rebalance may redeliver, never lose
