@@ -1,0 +1,31 @@
+import logging
+
+import pytest
+
+from services.alerting.settings import AlertingSettings
+from services.common.logs import JsonFormatter
+from services.common.settings import ElasticsearchSettings, KafkaSettings
+
+
+def test_settings_read_their_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("RAQIB_ES_URL", "https://search.internal:9200")
+    assert KafkaSettings().bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    assert ElasticsearchSettings().url == "https://search.internal:9200"
+
+
+def test_secrets_never_reach_a_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_KAFKA_SASL_PASSWORD", "kafka-s3cret")
+    monkeypatch.setenv("RAQIB_ES_PASSWORD", "es-s3cret")
+    monkeypatch.setenv("RAQIB_SMTP_PASSWORD", "smtp-s3cret")
+    record = logging.makeLogRecord(
+        {
+            "msg": "settings",
+            "kafka": KafkaSettings(),
+            "es": ElasticsearchSettings(),
+            "alerting": AlertingSettings(),
+        }
+    )
+    line = JsonFormatter("test").format(record)
+    assert "s3cret" not in line
+    assert "**********" in line
