@@ -1,6 +1,7 @@
 """Fetcher wiring: feeds file → ``Poller`` (``poller.py``) → ``articles.raw``.
 
-The service only produces, so it joins no consumer group.
+The service only produces, so it joins no consumer group. Its state (validators, schedule,
+published ids and hashes) lives in ``RAQIB_FETCHER_STATE_FILE``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from faststream import FastStream
 
 from schemas import RawArticle
 from services.common.kafka import ARTICLES_RAW, app_logger, ensure_topics, make_broker
-from services.fetcher.http import FeedClient
+from services.fetcher.http import HttpClient
 from services.fetcher.poller import Poller, load_feeds_file
 from services.fetcher.settings import FetcherSettings
+from services.fetcher.store import FetcherStore
 
 STAGE = "fetcher"
 
@@ -25,19 +27,21 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     broker = make_broker(settings.kafka, stage=STAGE)
     raw = broker.publisher(ARTICLES_RAW)
     app = FastStream(broker, logger=app_logger(STAGE))
-    running: list[tuple[asyncio.Task[None], FeedClient]] = []
+    store = FetcherStore(settings.state_file, capacity=settings.seen_capacity)
+    running: list[tuple[asyncio.Task[None], HttpClient]] = []
 
     async def publish(article: RawArticle) -> None:
         await raw.publish(article.model_dump_json().encode(), key=article.id.encode())
 
     @app.on_startup
-    async def create_topics() -> None:
+    async def open_state_and_topics() -> None:
+        store.open()  # fails at once if another fetcher owns the state file
         await ensure_topics(settings.kafka, [ARTICLES_RAW])
 
     @app.after_startup
     async def start_polling() -> None:
-        client = FeedClient(settings)
-        poller = Poller(feeds, client, publish, settings)
+        client = HttpClient(settings)
+        poller = Poller(feeds, client, store, publish, settings)
         task = asyncio.create_task(poller.run_forever(), name="raqib-fetcher-poller")
         running.append((task, client))
 
@@ -50,5 +54,6 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await client.aclose()
+        store.close()
 
     return app

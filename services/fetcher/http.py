@@ -1,4 +1,9 @@
-"""HTTP adapter for feeds: limits on time, redirects and size, and conditional GET.
+"""HTTP adapter for feeds and pages: safety, politeness, limits on time, redirects and size.
+
+Every request goes through ``GuardedTransport`` (http(s) only; no private, loopback or
+link-local address unless allowed, checked again on each redirect hop), waits for a free slot
+on its host (at most ``max_requests_per_host`` at once, ``host_delay_s`` between starts) and
+in the whole client (``max_concurrent_requests``), and must complete within ``timeout_s``.
 
 Every failure becomes a ``FetchError`` whose ``reason`` is a short, fixed word (used as a
 metrics label), with the details in its message.
@@ -7,31 +12,48 @@ metrics label), with the details in its message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 import httpx
 
+from services.common.addresses import GuardedTransport, UnsafeURLError
 from services.common.errors import RaqibError
+from services.fetcher.core import parse_retry_after
 from services.fetcher.settings import FetcherSettings
 
-ACCEPT = (
+ACCEPT_FEED = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 class FetchError(RaqibError):
-    """A feed could not be fetched; ``reason`` is one of ``REASONS``."""
+    """A feed or page could not be fetched; ``reason`` is one of ``REASONS``."""
 
     REASONS = frozenset(
-        {"http_status", "timeout", "too_large", "too_many_redirects", "connection", "invalid_url"}
+        {
+            "http_status",
+            "rate_limited",
+            "timeout",
+            "too_large",
+            "too_many_redirects",
+            "connection",
+            "invalid_url",
+            "unsafe_url",
+        }
     )
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.retry_after_s = retry_after_s  # what a 429/503 asked for, in seconds
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,7 @@ class Validators:
 
 
 @dataclass(frozen=True)
-class FeedResponse:
+class Fetched:
     url: str  # after redirects
     status: int
     body: bytes
@@ -64,13 +86,43 @@ class NotModified:
     url: str
 
 
-class FeedClient:
-    """Fetches feed documents; remembers validators per feed URL, in memory.
+class HostGate:
+    """Per-host concurrency and spacing, plus a global limit, for every request we send."""
 
-    Validators are stored only through ``remember``, which the caller invokes once the
-    response was fully processed: a fetch whose articles failed to publish must not turn the
-    next poll into a 304 that would lose them.
-    """
+    def __init__(
+        self,
+        *,
+        total: int,
+        per_host: int,
+        delay_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._total = asyncio.Semaphore(total)
+        self._per_host = per_host
+        self._delay_s = delay_s
+        self._clock = clock
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._next_start: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        host_limit = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        async with host_limit:
+            # Reserve the next start time before sleeping (no await in between), so
+            # concurrent callers line up one ``delay_s`` apart.
+            now = self._clock()
+            start = max(now, self._next_start.get(host, now))
+            self._next_start[host] = start + self._delay_s
+            if start > now:
+                await asyncio.sleep(start - now)
+            # Host first, then the global slot: a request waiting out its host's delay
+            # must not hold a global slot that another host could use.
+            async with self._total:
+                yield
+
+
+class HttpClient:
+    """Fetches feed and page documents within the configured limits."""
 
     def __init__(
         self,
@@ -79,33 +131,37 @@ class FeedClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self._validators: dict[str, Validators] = {}
+        inner = transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrent_requests,
+                max_keepalive_connections=settings.max_concurrent_requests,
+            )
+        )
+        self.gate = HostGate(
+            total=settings.max_concurrent_requests,
+            per_host=settings.max_requests_per_host,
+            delay_s=settings.host_delay_s,
+        )
         self._client = httpx.AsyncClient(
-            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.timeout_s),
             follow_redirects=True,
             max_redirects=settings.max_redirects,
-            transport=transport,
+            transport=GuardedTransport(inner, allow_private=settings.allow_private),
         )
 
-    def validators_for(self, url: str) -> Validators | None:
-        return self._validators.get(url)
-
-    def remember(self, url: str, validators: Validators) -> None:
-        if validators.etag or validators.last_modified:
-            self._validators[url] = validators
-        else:
-            self._validators.pop(url, None)
-
-    async def fetch(self, url: str) -> FeedResponse | NotModified:
-        """GET ``url`` with its validators; raises ``FetchError``."""
-        known = self._validators.get(url)
-        headers = known.request_headers() if known else {}
+    async def fetch(
+        self, url: str, validators: Validators | None = None, *, accept: str = ACCEPT_FEED
+    ) -> Fetched | NotModified:
+        """GET ``url`` (conditionally, with ``validators``); raises ``FetchError``."""
+        headers = {"Accept": accept, **(validators.request_headers() if validators else {})}
         try:
-            # httpx's timeout bounds each network operation; this bounds the whole request,
-            # so a server dripping bytes cannot hold a poll forever.
-            async with asyncio.timeout(self.settings.timeout_s):
-                return await self._get(url, headers)
+            host = httpx.URL(url).host
+            async with self.gate.slot(host):
+                # httpx's timeout bounds each network operation; this bounds the whole
+                # request, so a server dripping bytes cannot hold a poll forever.
+                async with asyncio.timeout(self.settings.timeout_s):
+                    return await self._get(url, headers)
         except TimeoutError as error:
             raise FetchError(
                 "timeout", f"no complete answer in {self.settings.timeout_s}s"
@@ -116,20 +172,31 @@ class FeedClient:
             raise FetchError(
                 "too_many_redirects", f"more than {self.settings.max_redirects} redirects"
             ) from error
+        except UnsafeURLError as error:
+            raise FetchError("unsafe_url", str(error)) from error
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
             raise FetchError("invalid_url", str(error)) from error
         except httpx.HTTPError as error:
             raise FetchError("connection", f"{type(error).__name__}: {error}") from error
 
-    async def _get(self, url: str, headers: dict[str, str]) -> FeedResponse | NotModified:
+    async def _get(self, url: str, headers: dict[str, str]) -> Fetched | NotModified:
         limit = self.settings.max_body_bytes
         async with self._client.stream("GET", url, headers=headers) as response:
             final_url = str(response.url)
-            if response.status_code == 304:
+            status = response.status_code
+            if status == 304:
                 return NotModified(final_url)
-            if response.status_code >= 400 or response.status_code < 200:
+            if status >= 400 or status < 200:
+                retry_after = None
+                if status in (429, 503):
+                    retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), datetime.now(UTC)
+                    )
                 raise FetchError(
-                    "http_status", f"HTTP {response.status_code} {response.reason_phrase}"
+                    "rate_limited" if status == 429 else "http_status",
+                    f"HTTP {status} {response.reason_phrase}"
+                    + (f", Retry-After {retry_after:.0f}s" if retry_after is not None else ""),
+                    retry_after_s=retry_after,
                 )
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
@@ -142,9 +209,9 @@ class FeedClient:
                 if size > limit:
                     raise FetchError("too_large", f"body exceeds {limit} bytes")
                 chunks.append(chunk)
-            return FeedResponse(
+            return Fetched(
                 url=final_url,
-                status=response.status_code,
+                status=status,
                 body=b"".join(chunks),
                 content_type=response.headers.get("Content-Type"),
                 validators=Validators(
@@ -156,7 +223,7 @@ class FeedClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def __aenter__(self) -> FeedClient:
+    async def __aenter__(self) -> HttpClient:
         return self
 
     async def __aexit__(

@@ -1,36 +1,55 @@
-"""Polling: fetch each due feed, parse it, drop what was already published, publish the rest.
+"""Polling: fetch a due feed, parse it, fetch thin entries' pages, publish what is new.
 
-Which articles were published and each feed's validators live in memory for now: a restart
-re-publishes what the feeds still list, and the article ids (hashes of canonical URLs) let
-every later stage absorb that.
+Order of effects, so a crash or restart neither loses nor duplicates an article:
+1. an article is published (and acknowledged by the broker) before it is recorded as seen;
+   a crash between the two re-publishes the same id next time, which every later stage
+   absorbs (Elasticsearch document id and alert id follow from the article id);
+2. a feed's ETag/Last-Modified are stored only once every new article from that response
+   was published, so a publish failure means the feed is downloaded again, not answered 304.
+
+Dedup happens twice: by article id (the canonical URL's hash) before any page is fetched,
+and by content hash (the same story under another URL) once the text is final. Keys being
+published by another feed's poll right now are held in memory, so two feeds carrying one
+story at the same moment publish it once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from prometheus_client import Counter
 
 from schemas import RawArticle, utc_now
-from services.common.errors import ConfigError
+from services.common.errors import ConfigError, PermanentError
 from services.fetcher.core import (
     FeedConfig,
     NotAFeed,
-    PollSchedule,
-    SeenArticles,
+    UnsafeDocument,
     feed_articles,
+    needs_page,
+    next_poll_delay,
+    page_main_text,
     parse_feed,
     parse_feeds,
+    with_page_text,
 )
-from services.fetcher.http import FeedClient, FetchError, NotModified, Validators
+from services.fetcher.http import (
+    ACCEPT_PAGE,
+    FetchError,
+    HttpClient,
+    NotModified,
+    Validators,
+)
 from services.fetcher.settings import FetcherSettings
+from services.fetcher.store import MEMORY, FeedState, FetcherStore, hash_key, id_key
 
 log = logging.getLogger("raqib.fetcher")
 
@@ -45,10 +64,19 @@ ARTICLES_PUBLISHED = Counter(
     "raqib_fetcher_articles_published_total", "New articles published to articles.raw."
 )
 ARTICLES_DUPLICATE = Counter(
-    "raqib_fetcher_articles_duplicate_total", "Feed entries skipped as already published."
+    "raqib_fetcher_articles_duplicate_total",
+    "Feed entries skipped as already published (same id or same content hash).",
 )
 ENTRIES_REJECTED = Counter(
     "raqib_fetcher_entries_rejected_total", "Feed entries that could not become an article."
+)
+PAGES_FETCHED = Counter(
+    "raqib_fetcher_pages_fetched_total", "Article pages fetched and their main text extracted."
+)
+PAGES_FAILED = Counter(
+    "raqib_fetcher_pages_failed_total",
+    "Article pages that could not be used (the feed's text is published), by reason.",
+    ["reason"],
 )
 
 Publish = Callable[[RawArticle], Awaitable[None]]
@@ -69,95 +97,17 @@ class FeedPoll:
 
     feed: FeedConfig
     status: Literal["fetched", "not_modified", "failed"]
-    articles: list[RawArticle] = field(default_factory=list)
-    validators: Validators | None = None  # to remember once the articles are handled
+    published: list[RawArticle] = field(default_factory=list)
+    validators: Validators | None = None  # of a response whose articles were all published
     reason: str | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
 
 
-def _failed(feed: FeedConfig, reason: str, error: str) -> FeedPoll:
-    FEEDS_FAILED.labels(reason).inc()
-    log.warning(
-        "feed failed",
-        extra={"feed": feed.name, "url": str(feed.url), "reason": reason, "error": error},
-    )
-    return FeedPoll(feed, "failed", reason=reason)
-
-
-async def poll_feed(feed: FeedConfig, client: FeedClient, *, fetched_at: datetime) -> FeedPoll:
-    """Fetch and parse one feed. Never raises for a bad feed: the outcome says what happened."""
-    FEEDS_POLLED.inc()
-    url = str(feed.url)
-    try:
-        response = await client.fetch(url)
-    except FetchError as error:
-        return _failed(feed, error.reason, error.detail)
-    if isinstance(response, NotModified):
-        FEEDS_NOT_MODIFIED.inc()
-        log.debug("feed not modified", extra={"feed": feed.name, "url": url})
-        return FeedPoll(feed, "not_modified")
-    try:
-        # feedparser is CPU-bound; a 10 MB feed must not stall the event loop.
-        parsed = await asyncio.to_thread(
-            parse_feed, response.body, url=response.url, content_type=response.content_type
-        )
-    except NotAFeed as error:
-        return _failed(feed, "not_a_feed", str(error))
-    articles, rejected = feed_articles(parsed, feed, fetched_at=fetched_at)
-    for entry in rejected:
-        ENTRIES_REJECTED.inc()
-        log.warning(
-            "feed entry rejected",
-            extra={"feed": feed.name, "url": url, "entry": entry.entry.link, "error": entry.reason},
-        )
-    log.info(
-        "feed fetched",
-        extra={
-            "feed": feed.name,
-            "url": url,
-            "format": parsed.version,
-            "encoding": parsed.encoding,
-            "entries": len(parsed.entries),
-            "bytes": len(response.body),
-            "warning": parsed.warning,
-        },
-    )
-    return FeedPoll(feed, "fetched", articles, response.validators)
-
-
-async def _poll_all(
-    feeds: Sequence[FeedConfig], client: FeedClient, concurrency: int
-) -> list[FeedPoll]:
-    limit = asyncio.Semaphore(concurrency)
-    fetched_at = utc_now()
-
-    async def one(feed: FeedConfig) -> FeedPoll:
-        async with limit:
-            try:
-                return await poll_feed(feed, client, fetched_at=fetched_at)
-            except Exception as error:
-                # A bug met on one feed's input must not sink the other feeds' round.
-                log.exception("feed poll crashed", extra={"feed": feed.name, "url": str(feed.url)})
-                return _failed(feed, "unexpected", f"{type(error).__name__}: {error}")
-
-    return list(await asyncio.gather(*(one(feed) for feed in feeds)))
-
-
-async def poll_once(
-    feeds: Sequence[FeedConfig], client: FeedClient, settings: FetcherSettings
-) -> list[RawArticle]:
-    """Poll every enabled feed once; the articles found, each story once.
-
-    Failed feeds are logged and skipped. For one-shot use (``raqib fetch --once``): the
-    validators are remembered at once, since nothing is published here.
-    """
-    enabled = [feed for feed in feeds if feed.enabled]
-    polls = await _poll_all(enabled, client, settings.max_concurrent_polls)
-    for poll in polls:
-        if poll.validators:
-            client.remember(str(poll.feed.url), poll.validators)
-    return SeenArticles(settings.seen_capacity).new_articles(
-        article for poll in polls for article in poll.articles
-    )
+class _PublishFailed(Exception):
+    def __init__(self, published: list[RawArticle], error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.published = published
 
 
 class Poller:
@@ -166,71 +116,275 @@ class Poller:
     def __init__(
         self,
         feeds: Sequence[FeedConfig],
-        client: FeedClient,
+        client: HttpClient,
+        store: FetcherStore,
         publish: Publish,
         settings: FetcherSettings,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
+        self.feeds = [feed for feed in feeds if feed.enabled]
         self.client = client
+        self.store = store
         self.publish = publish
         self.settings = settings
         self.clock = clock
-        self.schedule = PollSchedule(feeds, now=clock())
-        self.seen = SeenArticles(settings.seen_capacity)
-        self.rounds = 0
+        self.rng = rng or random.Random()
+        self._claimed: set[str] = set()  # keys being published by some poll right now
 
-    async def poll_due(self) -> int:
-        """One round: poll the feeds that are due, publish what is new; returns how many."""
-        due = self.schedule.due(self.clock())
-        if not due:
-            return 0
-        polls = await _poll_all(due, self.client, self.settings.max_concurrent_polls)
-        published = 0
-        for poll in polls:
-            self.schedule.polled(poll.feed, self.clock())
-            if poll.status == "fetched":
-                published += await self._publish_new(poll)
-        self.rounds += 1
-        return published
+    # --- one poll ------------------------------------------------------------------------
 
-    async def _publish_new(self, poll: FeedPoll) -> int:
-        fresh = self.seen.new_articles(poll.articles)
-        ARTICLES_DUPLICATE.inc(len(poll.articles) - len(fresh))
-        for count, article in enumerate(fresh):
-            try:
-                await self.publish(article)
-            except Exception as error:
-                # Validators stay as they were, so the next poll fetches the feed again and
-                # the unpublished articles get another chance.
-                _failed(poll.feed, "publish", f"{type(error).__name__}: {error}")
-                return count
-            self.seen.remember(article)
-            ARTICLES_PUBLISHED.inc()
+    async def poll(self, feed: FeedConfig) -> FeedPoll:
+        """Poll one feed and record the outcome. Never raises for a bad feed or page."""
+        FEEDS_POLLED.inc()
+        url = str(feed.url)
+        state = self.store.feed_state(feed.name)
+        if state is not None and state.url != url:
+            state = None  # the feed moved: its old validators and failures do not apply
+        started = self.clock()
+        try:
+            outcome = await self._fetch_and_publish(feed, state.validators if state else None)
+        except FetchError as error:
+            outcome = FeedPoll(
+                feed,
+                "failed",
+                reason=error.reason,
+                error=error.detail,
+                retry_after_s=error.retry_after_s,
+            )
+        except UnsafeDocument as error:
+            outcome = FeedPoll(feed, "failed", reason="unsafe_xml", error=str(error))
+        except NotAFeed as error:
+            outcome = FeedPoll(feed, "failed", reason="not_a_feed", error=str(error))
+        except _PublishFailed as error:
+            outcome = FeedPoll(
+                feed, "failed", published=error.published, reason="publish", error=str(error)
+            )
+        except Exception as error:
+            # A bug met on one feed's input must not stop the other feeds.
+            log.exception("feed poll crashed", extra={"feed": feed.name, "url": url})
+            outcome = FeedPoll(
+                feed, "failed", reason="unexpected", error=f"{type(error).__name__}: {error}"
+            )
+        if outcome.status == "failed":
+            FEEDS_FAILED.labels(outcome.reason).inc()
+            log.warning(
+                "feed failed",
+                extra={
+                    "feed": feed.name,
+                    "url": url,
+                    "reason": outcome.reason,
+                    "error": outcome.error,
+                    "retry_after_s": outcome.retry_after_s,
+                },
+            )
+        elif outcome.status == "not_modified":
+            FEEDS_NOT_MODIFIED.inc()
+        self._record(feed, state, outcome, started)
+        return outcome
+
+    async def _fetch_and_publish(self, feed: FeedConfig, validators: Validators | None) -> FeedPoll:
+        url = str(feed.url)
+        response = await self.client.fetch(url, validators)
+        if isinstance(response, NotModified):
+            log.debug("feed not modified", extra={"feed": feed.name, "url": url})
+            return FeedPoll(feed, "not_modified")
+        # feedparser is CPU-bound; a 10 MB feed must not stall the event loop.
+        parsed = await asyncio.to_thread(
+            parse_feed, response.body, url=response.url, content_type=response.content_type
+        )
+        articles, rejected = feed_articles(parsed, feed, fetched_at=utc_now())
+        for entry in rejected:
+            ENTRIES_REJECTED.inc()
+            log.warning(
+                "feed entry rejected",
+                extra={
+                    "feed": feed.name,
+                    "url": url,
+                    "entry": entry.entry.link,
+                    "error": entry.reason,
+                },
+            )
+        published = await self._publish_new(feed, articles)
+        log.info(
+            "feed fetched",
+            extra={
+                "feed": feed.name,
+                "url": url,
+                "format": parsed.version,
+                "encoding": parsed.encoding,
+                "entries": len(parsed.entries),
+                "published": len(published),
+                "bytes": len(response.body),
+                "warning": parsed.warning,
+            },
+        )
+        return FeedPoll(feed, "fetched", published, response.validators)
+
+    async def _publish_new(self, feed: FeedConfig, articles: list[RawArticle]) -> list[RawArticle]:
+        """Publish the articles not seen before; raises ``_PublishFailed`` if any failed."""
+        stored = self.store.seen_keys(id_key(a.id) for a in articles)
+        fresh: dict[str, RawArticle] = {}
+        for article in articles:
+            key = id_key(article.id)
+            if key not in stored and key not in self._claimed and key not in fresh:
+                fresh[key] = article
+        claimed = set(fresh)
+        self._claimed |= claimed
+        try:
+            texts = await asyncio.gather(*(self._with_page(feed, a) for a in fresh.values()))
+            stored = self.store.seen_keys(hash_key(a.content_hash) for a in texts)
+            unique: list[RawArticle] = []
+            copies: list[RawArticle] = []
+            for article in texts:
+                key = hash_key(article.content_hash)
+                if key in stored or key in self._claimed:
+                    copies.append(article)
+                else:
+                    unique.append(article)
+                    claimed.add(key)
+                    self._claimed.add(key)
+            results = await asyncio.gather(
+                *(self.publish(a) for a in unique), return_exceptions=True
+            )
+            published = [a for a, r in zip(unique, results, strict=True) if r is None]
+            # A copy's id is recorded too: its page is not fetched again on the next poll.
+            self.store.mark_seen(
+                [k for a in published for k in (id_key(a.id), hash_key(a.content_hash))]
+                + [id_key(a.id) for a in copies],
+                self.clock(),
+            )
+        finally:
+            self._claimed -= claimed
+        ARTICLES_DUPLICATE.inc(len(articles) - len(fresh) + len(copies))
+        ARTICLES_PUBLISHED.inc(len(published))
+        for article in published:
             log.info(
                 "article published",
-                extra={"feed": poll.feed.name, "article_id": article.id, "url": str(article.url)},
+                extra={"feed": feed.name, "article_id": article.id, "url": str(article.url)},
             )
-        if poll.validators:
-            self.client.remember(str(poll.feed.url), poll.validators)
-        return len(fresh)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise _PublishFailed(published, errors[0])
+        return published
+
+    async def _with_page(self, feed: FeedConfig, article: RawArticle) -> RawArticle:
+        """The article with its page's main text when the feed's text is too thin.
+
+        A page that cannot be fetched or read does not lose the entry: the article goes
+        out with the feed's text, and the failure is logged and counted.
+        """
+        if not self.settings.fetch_pages or not needs_page(article, self.settings.min_text_chars):
+            return article
+        url = str(article.url)
+        try:
+            response = await self.client.fetch(url, accept=ACCEPT_PAGE)
+            if isinstance(response, NotModified):  # we sent no validators; a broken server
+                raise FetchError("http_status", "HTTP 304 to an unconditional request")
+            text = await asyncio.to_thread(
+                page_main_text, response.body, url=response.url, content_type=response.content_type
+            )
+        except (FetchError, PermanentError) as error:
+            reason = (
+                error.reason
+                if isinstance(error, FetchError)
+                else "unsafe_xml"
+                if isinstance(error, UnsafeDocument)
+                else "no_text"
+            )
+            PAGES_FAILED.labels(reason).inc()
+            log.warning(
+                "page failed; publishing the feed's text",
+                extra={"feed": feed.name, "url": url, "reason": reason, "error": str(error)},
+            )
+            return article
+        except Exception as error:
+            PAGES_FAILED.labels("unexpected").inc()
+            log.exception(
+                "page crashed; publishing the feed's text",
+                extra={"feed": feed.name, "url": url, "error": f"{type(error).__name__}: {error}"},
+            )
+            return article
+        PAGES_FETCHED.inc()
+        # Less text than the feed had means the extractor missed the story.
+        return with_page_text(article, text) if len(text) > len(article.text) else article
+
+    def _record(
+        self, feed: FeedConfig, state: FeedState | None, outcome: FeedPoll, started: float
+    ) -> None:
+        previous = state or FeedState(feed.name, str(feed.url), Validators())
+        failed = outcome.status == "failed"
+        failures = previous.failures + 1 if failed else 0
+        delay = next_poll_delay(
+            feed.poll_interval_s,
+            failures=failures,
+            retry_after_s=outcome.retry_after_s,
+            jitter=self.settings.interval_jitter,
+            backoff_max_s=self.settings.backoff_max_s,
+            random_unit=self.rng.random(),
+        )
+        now = self.clock()
+        self.store.save_feed_state(
+            FeedState(
+                name=feed.name,
+                url=str(feed.url),
+                validators=outcome.validators or previous.validators,
+                failures=failures,
+                last_poll_at=started,
+                last_success_at=previous.last_success_at if failed else now,
+                next_poll_at=now + delay,
+                last_status=outcome.status,
+                last_error=f"{outcome.reason}: {outcome.error}" if failed else None,
+                published=previous.published + len(outcome.published),
+            )
+        )
+
+    # --- forever ---------------------------------------------------------------------------
+
+    def seconds_until_due(self, feed: FeedConfig) -> float:
+        state = self.store.feed_state(feed.name)
+        if state is None or state.url != str(feed.url) or state.next_poll_at is None:
+            return 0.0
+        return max(0.0, state.next_poll_at - self.clock())
+
+    async def _keep_polling(self, feed: FeedConfig) -> None:
+        while True:
+            try:
+                await asyncio.sleep(self.seconds_until_due(feed))
+                await self.poll(feed)
+            except Exception:
+                # The state store failed (disk full?): log, wait, and try again.
+                log.exception("feed loop failed", extra={"feed": feed.name})
+                await asyncio.sleep(5.0)
 
     async def run_forever(self) -> None:
-        feeds = self.schedule.feeds
         log.info(
             "polling feeds",
-            extra={"feeds": [f.name for f in feeds], "count": len(feeds)},
+            extra={"feeds": [f.name for f in self.feeds], "count": len(self.feeds)},
         )
-        while True:
-            pause = 0.01
-            try:
-                await self.poll_due()
-            except Exception:
-                # A bug in one round must not end polling for good, nor spin the CPU.
-                log.exception("poll round failed")
-                pause = 5.0
-            wait = self.schedule.seconds_until_next(self.clock())
-            if wait is None:
-                log.info("no enabled feeds; nothing to poll")
-                await asyncio.Event().wait()  # idle until cancelled
-            await asyncio.sleep(max(wait or 0.0, pause))
+        if not self.feeds:
+            log.info("no enabled feeds; nothing to poll")
+            await asyncio.Event().wait()  # idle until cancelled
+        # One task per feed: each sleeps until its own next poll; the HTTP client's gate
+        # bounds how many requests run at once, overall and per host.
+        async with asyncio.TaskGroup() as group:
+            for feed in self.feeds:
+                group.create_task(self._keep_polling(feed), name=f"raqib-feed-{feed.name}")
+
+
+async def poll_once(
+    feeds: Sequence[FeedConfig],
+    settings: FetcherSettings,
+    publish: Publish,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[FeedPoll]:
+    """Poll every enabled feed once (pages too), with a throw-away state: for ``raqib fetch``.
+
+    Each story is published once per call; nothing is remembered between calls.
+    """
+    with FetcherStore(MEMORY, capacity=settings.seen_capacity) as store:
+        async with HttpClient(settings, transport=transport) as client:
+            poller = Poller(feeds, client, store, publish, settings)
+            return list(await asyncio.gather(*(poller.poll(feed) for feed in poller.feeds)))

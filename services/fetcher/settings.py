@@ -15,15 +15,43 @@ class FetcherSettings(BaseSettings):
         default=Path("deploy/feeds.yaml"),
         description="The feeds YAML; a relative path is looked up in the working directory.",
     )
+    state_file: Path = Field(
+        default=Path(".raqib/fetcher.sqlite3"),
+        description="SQLite file with per-feed state and the articles already published.",
+    )
     user_agent: str = "raqib-fetcher/0.1 (news monitoring; feed reader)"
     timeout_s: float = Field(
         default=20.0, gt=0, description="Whole-request limit: connect, headers and body."
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
-    max_concurrent_polls: int = Field(default=4, ge=1)
+    allow_private: bool = Field(
+        default=False,
+        description="Allow private, loopback and link-local addresses (local runs and tests).",
+    )
+    max_concurrent_requests: int = Field(default=16, ge=1, description="Over all hosts.")
+    max_requests_per_host: int = Field(default=2, ge=1)
+    host_delay_s: float = Field(
+        default=1.0, ge=0, description="Least time between two requests to one host."
+    )
+    interval_jitter: float = Field(
+        default=0.1, ge=0, le=0.5, description="Poll intervals vary by up to ± this fraction."
+    )
+    backoff_max_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Longest wait after failures (doubling from the poll interval) or Retry-After.",
+    )
+    fetch_pages: bool = Field(
+        default=True, description="Fetch the article page when the feed carries little text."
+    )
+    min_text_chars: int = Field(
+        default=400, ge=0, description="Feed text shorter than this sends us to the page."
+    )
     seen_capacity: int = Field(
-        default=100_000, ge=1, description="Article ids and content hashes kept for dedup."
+        default=1_000_000,
+        ge=1,
+        description="Article ids and content hashes kept for dedup (oldest forgotten first).",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -81,3 +81,26 @@ def parse_feeds(text: str, origin: str) -> list[FeedConfig]:
             )
         seen[feed.name] = index
     return feeds
+
+
+def feed_yaml_block(feed: FeedConfig, indent: str = "  ") -> str:
+    """One feed as a YAML list item, to append to the ``feeds:`` list of a feeds file;
+    ``indent`` is the indentation of the list's existing items.
+
+    Appending text (rather than re-dumping the whole document) keeps the file's comments.
+    """
+    fields: dict[str, Any] = {"name": feed.name}
+    if feed.source:
+        fields["source"] = feed.source
+    fields |= {
+        "url": str(feed.url),
+        "language": feed.language,
+        "poll_interval_s": feed.poll_interval_s,
+        "enabled": feed.enabled,
+    }
+    lines: list[str] = []
+    for key, value in fields.items():
+        # safe_dump of a one-item mapping quotes whatever YAML would misread.
+        rendered = yaml.safe_dump({key: value}, allow_unicode=True, width=1000).strip()
+        lines.append(indent + ("- " if not lines else "  ") + rendered)
+    return "\n".join(lines) + "\n"

@@ -1,11 +1,15 @@
 """Feed bytes → entries → ``RawArticle``s. Pure: no network, no clock (time is passed in).
 
-feedparser reads RSS 0.9x/1.0 (RDF)/2.0 and Atom, and decodes the bytes itself from the XML
-declaration (e.g. ``windows-1256``), a BOM, or the HTTP charset when one is given.
+feedparser reads RSS 0.9x/1.0 (RDF)/2.0 and Atom. The bytes are decoded here first
+(``encoding.decode_document``: BOM, valid UTF-8, the XML declaration, the HTTP charset, then
+windows-1256), because feedparser trusts a lying HTTP charset. A document that declares XML
+entities is refused before any parser sees it: the "billion laughs" family needs them, and no
+real feed does.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,15 +20,29 @@ import feedparser
 
 from schemas import RawArticle, article_id, content_hash
 from services.common.errors import PermanentError
+from services.fetcher.core.encoding import as_utf8_xml, decode_document
 from services.fetcher.core.feeds import FeedConfig
 from services.fetcher.core.text import html_to_text, normalize_whitespace
 from services.fetcher.core.urls import InvalidUrl, canonical_url
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+# An internal DTD subset that declares an entity; only the prolog is searched.
+_ENTITY_DECLARATION = re.compile(r"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
+_PROLOG_CHARS = 64 * 1024
+
+
+def refuse_entity_declarations(text: str, origin: str) -> None:
+    """Raise ``UnsafeDocument`` if ``text`` declares XML entities in its DOCTYPE."""
+    if _ENTITY_DECLARATION.search(text[:_PROLOG_CHARS]):
+        raise UnsafeDocument(f"{origin}: declares XML entities (refused: entity expansion)")
 
 
 class NotAFeed(PermanentError):
     """The bytes are not an RSS, RDF or Atom document."""
+
+
+class UnsafeDocument(NotAFeed):
+    """The document declares XML entities (the way to an entity-expansion bomb)."""
 
 
 class InvalidEntry(PermanentError):
@@ -111,15 +129,14 @@ def parse_feed(
 ) -> ParsedFeed:
     """Parse feed bytes; relative links resolve against ``url``. Raises ``NotAFeed``.
 
-    ``content_type`` is the HTTP Content-Type; feedparser weighs its charset against the XML
-    declaration and falls back to the declared encoding when the header is wrong.
+    ``content_type`` is the HTTP Content-Type; its charset is one clue among several.
     """
-    headers: dict[str, str] = {}
+    decoded = decode_document(data, content_type=content_type)
+    refuse_entity_declarations(decoded.text, url or "feed")
+    headers = {"content-type": "application/xml; charset=utf-8"}
     if url:
         headers["content-location"] = url
-    if content_type:
-        headers["content-type"] = content_type
-    parsed: Any = feedparser.parse(data, response_headers=headers)
+    parsed: Any = feedparser.parse(as_utf8_xml(decoded.text), response_headers=headers)
     version = str(parsed.get("version") or "")
     if not version:
         reason = parsed.get("bozo_exception") or "no RSS, RDF or Atom root element"
@@ -130,7 +147,7 @@ def parse_feed(
         version=version,
         title=normalize_whitespace(str(feed_info.get("title") or "")),
         entries=[_entry(raw, url) for raw in parsed.get("entries") or []],
-        encoding=str(parsed.get("encoding") or ""),
+        encoding=decoded.encoding,
         warning=str(bozo) if bozo else None,
     )
 
@@ -184,3 +201,13 @@ def feed_articles(
         except (PermanentError, ValueError) as error:
             rejected.append(RejectedEntry(entry, str(error)))
     return articles, rejected
+
+
+def needs_page(article: RawArticle, min_text_chars: int) -> bool:
+    """Whether the feed gave too little text, so the article page should be fetched."""
+    return article.url is not None and len(article.text) < min_text_chars
+
+
+def with_page_text(article: RawArticle, text: str) -> RawArticle:
+    """The article with the page's main text; the id (from the URL) stays, the hash follows."""
+    return article.model_copy(update={"text": text, "content_hash": content_hash(text)})

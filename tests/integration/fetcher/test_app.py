@@ -69,6 +69,19 @@ feeds:
     return path
 
 
+def _settings(tmp_path: Path, feeds_file: Path, kafka: KafkaSettings) -> FetcherSettings:
+    return FetcherSettings(
+        feeds_file=feeds_file,
+        state_file=tmp_path / "state" / "fetcher.sqlite3",
+        kafka=kafka,
+        timeout_s=5,
+        allow_private=True,  # the feed server listens on 127.0.0.1
+        host_delay_s=0,
+        interval_jitter=0,
+        min_text_chars=0,  # these entries carry their text; no pages
+    )
+
+
 async def _until(predicate: Callable[[], bool], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while not predicate():
@@ -83,9 +96,7 @@ async def test_polls_publishes_new_articles_and_skips_unmodified_and_broken_feed
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO", logger="raqib.fetcher")
-    settings = FetcherSettings(
-        feeds_file=_feeds_file(tmp_path, feed_server), kafka=kafka_settings, timeout_s=5
-    )
+    settings = _settings(tmp_path, _feeds_file(tmp_path, feed_server), kafka_settings)
     began = time.monotonic()
     async with TestApp(build_app(settings)):
         # Two rounds seen by the server: the second must be conditional and answered 304.
@@ -141,8 +152,72 @@ async def test_app_with_no_enabled_feeds_starts_and_stops_cleanly(
     path.write_text(
         "feeds:\n  - {name: paused, url: 'https://example.ly/rss', enabled: false}\n", "utf-8"
     )
-    settings = FetcherSettings(feeds_file=path, kafka=kafka_settings)
+    settings = _settings(tmp_path, path, kafka_settings)
     async with TestApp(build_app(settings)):
         await asyncio.sleep(0.2)
     # the topic exists even though nothing was published
     assert await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, timeout=2) == []
+
+
+def _items(*serials: int) -> list[dict[str, str]]:
+    return [
+        {
+            "title": f"خبر رقم {n}",
+            "link": f"https://news.example.ly/ar/story/{n}?utm_source=rss",
+            "description": f"نص الخبر رقم {n} عن قوة الردع.",
+            "pub_date": "Mon, 03 Mar 2025 10:00:00 +0200",
+            "guid": f"story-{n}",
+        }
+        for n in serials
+    ]
+
+
+async def test_a_restart_between_polls_neither_duplicates_nor_misses(
+    tmp_path: Path, kafka_settings: KafkaSettings
+) -> None:
+    with FeedServer() as server:
+        server.routes["/changing.xml"] = Route(body=rss_feed(_items(1, 2, 3)), etag='"v1"')
+        server.routes["/steady.xml"] = Route(body=rss_feed(_items(10)), etag='"s1"')
+        # The same story under another URL in a third feed: published once.
+        server.routes["/mirror.xml"] = Route(
+            body=rss_feed([dict(_items(2)[0], link="https://mirror.example.com/2")])
+        )
+        path = tmp_path / "feeds.yaml"
+        path.write_text(
+            "feeds:\n"
+            + "".join(
+                f"  - {{name: {name}, url: '{server.url(f'/{name}.xml')}', poll_interval_s: 1}}\n"
+                for name in ("changing", "steady", "mirror")
+            ),
+            encoding="utf-8",
+        )
+        settings = _settings(tmp_path, path, kafka_settings)
+        bootstrap = kafka_settings.bootstrap_servers
+
+        async with TestApp(build_app(settings)):
+            await _until(lambda: len(server.seen("/mirror.xml")) >= 1, within_s=15)
+            first = await read_topic(bootstrap, ARTICLES_RAW, min_count=4)
+        assert len(first) == 4
+
+        # While the fetcher is down the feed drops story 1 and gains stories 4 and 5.
+        server.routes["/changing.xml"] = Route(body=rss_feed(_items(2, 3, 4, 5)), etag='"v2"')
+        steady_before = len(server.seen("/steady.xml"))
+        async with TestApp(build_app(settings)):
+            await _until(lambda: len(server.seen("/steady.xml")) > steady_before, within_s=15)
+            await _until(lambda: len(server.seen("/changing.xml")) >= 2, within_s=15)
+            records = await read_topic(bootstrap, ARTICLES_RAW, min_count=6)
+
+    articles = [RawArticle.model_validate_json(r.value) for r in records]
+    ids = [a.id for a in articles]
+    assert len(ids) == len(set(ids)), "an article was published twice"
+    expected = {article_id(canonical_url(item["link"])) for item in _items(1, 3, 4, 5, 10)}
+    # Story 2 came first through one of its two URLs, whichever feed answered first.
+    story_2 = {
+        article_id(canonical_url(_items(2)[0]["link"])),
+        article_id("https://mirror.example.com/2"),
+    }
+    assert set(ids) - story_2 == expected
+    assert len(set(ids) & story_2) == 1
+    # The validators survived the restart: the unchanged feed was answered 304.
+    assert server.seen("/steady.xml")[-1].status == 304
+    assert server.seen("/steady.xml")[-1].headers["If-None-Match"] == '"s1"'

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from services.devstack.servers import free_port
-from services.fetcher.http import FeedClient, FeedResponse, FetchError, NotModified
+from services.fetcher.http import Fetched, FetchError, HttpClient, NotModified, Validators
 from services.fetcher.settings import FetcherSettings
 from tests.integration.fetcher.feed_server import FeedServer, Route
 from tests.unit.fetcher.samples import rss_feed
@@ -16,7 +20,12 @@ from tests.unit.fetcher.samples import rss_feed
 pytestmark = pytest.mark.integration
 
 SETTINGS = FetcherSettings(
-    user_agent="raqib-test/1.0", timeout_s=1.0, max_body_bytes=64 * 1024, max_redirects=2
+    user_agent="raqib-test/1.0",
+    timeout_s=1.0,
+    max_body_bytes=64 * 1024,
+    max_redirects=2,
+    allow_private=True,
+    host_delay_s=0.0,
 )
 
 
@@ -26,33 +35,89 @@ def server() -> Iterator[FeedServer]:
         yield running
 
 
-async def test_fetch_then_not_modified_once_validators_are_remembered(server: FeedServer) -> None:
+async def test_fetch_then_not_modified_with_the_validators(server: FeedServer) -> None:
     server.routes["/rss.xml"] = Route(
         body=rss_feed(), etag='"v1"', last_modified="Wed, 05 Mar 2025 10:00:00 GMT"
     )
     url = server.url("/rss.xml")
-    async with FeedClient(SETTINGS) as client:
+    async with HttpClient(SETTINGS) as client:
         first = await client.fetch(url)
-        assert isinstance(first, FeedResponse)
+        assert isinstance(first, Fetched)
         assert first.body == rss_feed()
-        assert first.validators.etag == '"v1"'
-        # not remembered yet: the caller decides once the articles are handled
-        again = await client.fetch(url)
-        assert isinstance(again, FeedResponse)
-        client.remember(url, first.validators)
-        third = await client.fetch(url)
-        assert isinstance(third, NotModified)
+        assert first.validators == Validators('"v1"', "Wed, 05 Mar 2025 10:00:00 GMT")
+        again = await client.fetch(url, first.validators)
+        assert isinstance(again, NotModified)
     sent = server.seen("/rss.xml")
-    assert [r.status for r in sent] == [200, 200, 304]
-    assert "If-None-Match" not in sent[1].headers
-    assert sent[2].headers["If-None-Match"] == '"v1"'
-    assert sent[2].headers["If-Modified-Since"] == "Wed, 05 Mar 2025 10:00:00 GMT"
+    assert [r.status for r in sent] == [200, 304]
+    assert "If-None-Match" not in sent[0].headers
+    assert sent[1].headers["If-None-Match"] == '"v1"'
+    assert sent[1].headers["If-Modified-Since"] == "Wed, 05 Mar 2025 10:00:00 GMT"
     assert sent[0].headers["User-Agent"] == "raqib-test/1.0"
+    assert "gzip" in sent[0].headers["Accept-Encoding"]
+
+
+@pytest.mark.parametrize(("status", "reason"), [(429, "rate_limited"), (503, "http_status")])
+async def test_retry_after_in_seconds_and_as_an_http_date(
+    server: FeedServer, status: int, reason: str
+) -> None:
+    server.routes["/seconds.xml"] = Route(status=status, retry_after="120")
+    in_an_hour = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    server.routes["/date.xml"] = Route(status=status, retry_after=in_an_hour)
+    server.routes["/nonsense.xml"] = Route(status=status, retry_after="soon")
+    seconds = await _error(server.url("/seconds.xml"))
+    assert (seconds.reason, seconds.retry_after_s) == (reason, 120.0)
+    dated = await _error(server.url("/date.xml"))
+    assert dated.retry_after_s is not None and 3500 < dated.retry_after_s <= 3600
+    assert (await _error(server.url("/nonsense.xml"))).retry_after_s is None
+
+
+async def test_loopback_feed_is_refused_unless_allowed(server: FeedServer) -> None:
+    server.routes["/rss.xml"] = Route(body=rss_feed())
+    error = await _error(
+        server.url("/rss.xml"), SETTINGS.model_copy(update={"allow_private": False})
+    )
+    assert error.reason == "unsafe_url"
+    assert "allow-private" in error.detail
+    assert server.seen("/rss.xml") == []  # refused before any connection
+
+
+async def test_fifty_megabytes_are_cut_off_while_streaming(server: FeedServer) -> None:
+    server.routes["/huge.xml"] = Route(stream_bytes=50 * 1024 * 1024)
+    settings = SETTINGS.model_copy(update={"max_body_bytes": 1024 * 1024, "timeout_s": 10.0})
+    tracemalloc.start()
+    try:
+        error = await _error(server.url("/huge.xml"), settings)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.reason == "too_large"
+    assert peak < 8 * 1024 * 1024  # the limit plus buffers, nowhere near 50 MB
+
+
+async def test_a_server_that_drips_bytes_hits_the_total_deadline(server: FeedServer) -> None:
+    # Each byte arrives well within the per-read timeout; only the whole-request one stops it.
+    server.routes["/drip.xml"] = Route(body=rss_feed(), drip_s=0.05)
+    settings = SETTINGS.model_copy(update={"timeout_s": 0.5})
+    began = time.monotonic()
+    error = await _error(server.url("/drip.xml"), settings)
+    assert error.reason == "timeout"
+    assert time.monotonic() - began < 1.5
+
+
+async def test_requests_to_one_host_are_spaced_by_the_politeness_delay(server: FeedServer) -> None:
+    server.routes["/a.xml"] = Route(body=b"a")
+    settings = SETTINGS.model_copy(update={"host_delay_s": 0.2, "max_requests_per_host": 2})
+    async with HttpClient(settings) as client:
+        began = time.monotonic()
+        await asyncio.gather(*(client.fetch(server.url("/a.xml")) for _ in range(3)))
+        elapsed = time.monotonic() - began
+    assert len(server.seen("/a.xml")) == 3
+    assert elapsed >= 0.4  # three starts, 0.2 s apart
 
 
 async def test_http_error_status(server: FeedServer) -> None:
     server.routes["/gone.xml"] = Route(body=b"gone", status=410)
-    async with FeedClient(SETTINGS) as client:
+    async with HttpClient(SETTINGS) as client:
         for path in ("/missing.xml", "/gone.xml"):
             with pytest.raises(FetchError) as caught:
                 await client.fetch(server.url(path))
@@ -61,7 +126,7 @@ async def test_http_error_status(server: FeedServer) -> None:
 
 
 async def _error(url: str, settings: FetcherSettings = SETTINGS) -> FetchError:
-    async with FeedClient(settings) as client:
+    async with HttpClient(settings) as client:
         with pytest.raises(FetchError) as caught:
             await client.fetch(url)
     return caught.value
@@ -87,9 +152,9 @@ async def test_body_larger_than_the_limit_without_content_length_is_cut_off(
 
 async def test_body_at_the_limit_is_accepted(server: FeedServer) -> None:
     server.routes["/exact.xml"] = Route(body=b"y" * SETTINGS.max_body_bytes, send_length=False)
-    async with FeedClient(SETTINGS) as client:
+    async with HttpClient(SETTINGS) as client:
         response = await client.fetch(server.url("/exact.xml"))
-    assert isinstance(response, FeedResponse)
+    assert isinstance(response, Fetched)
     assert len(response.body) == SETTINGS.max_body_bytes
 
 
@@ -98,9 +163,9 @@ async def test_redirects_are_followed_up_to_the_limit(server: FeedServer) -> Non
     server.routes["/moved.xml"] = Route(redirect_to="/rss.xml")
     server.routes["/rss.xml"] = Route(body=rss_feed())
     server.routes["/loop.xml"] = Route(redirect_to="/loop.xml")
-    async with FeedClient(SETTINGS) as client:
+    async with HttpClient(SETTINGS) as client:
         response = await client.fetch(server.url("/old.xml"))
-    assert isinstance(response, FeedResponse)
+    assert isinstance(response, Fetched)
     assert response.url == server.url("/rss.xml")
     error = await _error(server.url("/loop.xml"))
     assert error.reason == "too_many_redirects"
@@ -110,7 +175,8 @@ async def test_redirects_are_followed_up_to_the_limit(server: FeedServer) -> Non
 async def test_redirect_to_another_scheme_is_refused(server: FeedServer) -> None:
     server.routes["/ftp.xml"] = Route(redirect_to="ftp://127.0.0.1/feed.xml")
     error = await _error(server.url("/ftp.xml"))
-    assert error.reason == "invalid_url"
+    assert error.reason == "unsafe_url"
+    assert "only http and https" in error.detail
 
 
 async def test_slow_server_times_out(server: FeedServer) -> None:

@@ -10,10 +10,11 @@ from services.fetcher.core import (
     FeedConfig,
     FeedEntry,
     InvalidEntry,
-    SeenArticles,
     entry_to_article,
     feed_articles,
+    needs_page,
     parse_feed,
+    with_page_text,
 )
 from tests.unit.fetcher.samples import ATOM_FEED, rss_feed
 
@@ -123,37 +124,11 @@ def test_atom_feed_to_articles() -> None:
     assert len({a.id for a in articles}) == 2
 
 
-def test_seen_articles_dedups_by_id_and_by_content_hash() -> None:
-    first = entry_to_article(_entry(), FEED, fetched_at=FETCHED_AT)
-    same_url = entry_to_article(_entry(text="نص آخر"), FEED, fetched_at=FETCHED_AT)
-    same_text = entry_to_article(
-        _entry(link="https://mirror.example.com/42"), FEED, fetched_at=FETCHED_AT
-    )
-    unrelated = entry_to_article(
-        _entry(link="https://news.example.ly/43", text="خبر مختلف"), FEED, fetched_at=FETCHED_AT
-    )
-    seen = SeenArticles()
-    # duplicates inside one batch count once, and nothing is remembered yet
-    assert seen.new_articles([first, same_url, same_text, unrelated]) == [first, unrelated]
-    assert seen.is_new(first)
-    seen.remember(first)
-    assert not seen.is_new(same_url)
-    assert not seen.is_new(same_text)
-    assert seen.is_new(unrelated)
-
-
-def test_seen_articles_forgets_the_oldest_beyond_capacity() -> None:
-    articles = [
-        entry_to_article(
-            _entry(link=f"https://news.example.ly/{n}", text=f"نص {n}"), FEED, fetched_at=FETCHED_AT
-        )
-        for n in range(3)
-    ]
-    seen = SeenArticles(capacity=4)  # two keys per article
-    for article in articles:
-        seen.remember(article)
-    assert len(seen) == 4
-    assert seen.is_new(articles[0])
-    assert not seen.is_new(articles[2])
-    with pytest.raises(ValueError):
-        SeenArticles(capacity=0)
+def test_thin_articles_need_their_page_and_take_its_text() -> None:
+    thin = entry_to_article(_entry(text="سطر واحد."), FEED, fetched_at=FETCHED_AT)
+    assert needs_page(thin, min_text_chars=100)
+    assert not needs_page(thin, min_text_chars=5)
+    assert not needs_page(entry_to_article(_entry(link=None), FEED, fetched_at=FETCHED_AT), 100)
+    full = with_page_text(thin, "النص الكامل للخبر من الصفحة.")
+    assert (full.id, full.url) == (thin.id, thin.url)  # identity follows the entry's link
+    assert full.content_hash == hashlib.sha256("النص الكامل للخبر من الصفحة.".encode()).hexdigest()

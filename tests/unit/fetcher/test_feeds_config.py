@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ConfigError
-from services.fetcher.core import FeedConfig, PollSchedule, parse_feeds
+from services.fetcher.core import FeedConfig, feed_yaml_block, parse_feeds
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -70,30 +70,18 @@ def test_invalid_files_name_the_file_and_the_field(text: str, message: str) -> N
     assert message in str(caught.value)
 
 
-def _feed(name: str, interval: float, enabled: bool = True) -> FeedConfig:
-    return FeedConfig.model_validate(
+def test_a_feed_block_appended_to_a_file_parses_back_and_keeps_comments() -> None:
+    feed = FeedConfig.model_validate(
         {
-            "name": name,
-            "url": f"https://{name}.example/rss",
-            "poll_interval_s": interval,
-            "enabled": enabled,
+            "name": "libya-observer",
+            "url": "https://www.libyaobserver.ly/rss.xml?lang=ar&x=1",
+            "source": "Libya Observer: عربي",
+            "language": "ar",
+            "poll_interval_s": 900,
+            "enabled": False,
         }
     )
-
-
-def test_schedule_polls_enabled_feeds_at_start_then_each_at_its_interval() -> None:
-    fast, slow, off = _feed("fast", 10), _feed("slow", 60), _feed("off", 1, enabled=False)
-    schedule = PollSchedule([fast, slow, off], now=100.0)
-    assert schedule.due(100.0) == [fast, slow]
-    schedule.polled(fast, 100.0)
-    schedule.polled(slow, 100.0)
-    assert schedule.due(105.0) == []
-    assert schedule.seconds_until_next(105.0) == 5.0
-    assert schedule.due(110.0) == [fast]
-    assert schedule.due(160.0) == [fast, slow]
-
-
-def test_schedule_without_enabled_feeds_has_nothing_to_wait_for() -> None:
-    schedule = PollSchedule([_feed("off", 5, enabled=False)], now=0.0)
-    assert schedule.feeds == []
-    assert schedule.seconds_until_next(0.0) is None
+    text = "# our feeds\n" + GOOD.strip() + "\n" + feed_yaml_block(feed)
+    *_, added = parse_feeds(text, "feeds.yaml")
+    assert added == feed
+    assert text.startswith("# our feeds\n")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import codecs
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
 
-from services.fetcher.core import NotAFeed, html_to_text, parse_feed
+from services.fetcher.core import NotAFeed, UnsafeDocument, html_to_text, parse_feed
 from tests.unit.fetcher.samples import ATOM_FEED, RDF_FEED, RSS_ITEMS, rss_feed
 
 
@@ -101,3 +103,63 @@ def test_html_to_text_keeps_blocks_and_drops_scripts() -> None:
 def test_html_to_text_of_broken_html_does_not_raise() -> None:
     assert html_to_text("<p>نص <b>غير مغلق") == "نص غير مغلق"
     assert html_to_text("") == ""
+
+
+def _billion_laughs(levels: int = 10) -> bytes:
+    entities = '<!ENTITY lol "lol">\n' + "".join(
+        f'<!ENTITY lol{n} "{("&lol%s;" % ("" if n == 1 else n - 1)) * 10}">\n'
+        for n in range(1, levels)
+    )
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n{entities}]>\n'
+        f'<rss version="2.0"><channel><title>&lol{levels - 1};</title>'
+        "<item><title>x</title><description>&lol9;</description></item></channel></rss>"
+    ).encode()
+
+
+def test_a_billion_laughs_feed_is_refused_with_bounded_memory() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeDocument, match="declares XML entities"):
+            parse_feed(_billion_laughs(), url="https://evil.example/rss")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # fully expanded it would be about 3 GB
+
+
+def test_an_external_doctype_without_entities_is_still_read() -> None:
+    # RSS 0.91 feeds name Netscape's DTD; that declares nothing and must not be refused.
+    doctype = (
+        '<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+        '"http://my.netscape.com/publish/formats/rss-0.91.dtd">'
+    )
+    data = rss_feed().replace(b"?>\n", b"?>\n" + doctype.encode(), 1)
+    assert parse_feed(data).entries[0].title == RSS_ITEMS[0]["title"]
+
+
+@pytest.mark.parametrize("encoding", ["iso-8859-6", "windows-1256"])
+def test_legacy_arabic_feeds_with_a_lying_utf8_header(encoding: str) -> None:
+    items = [dict(RSS_ITEMS[0], description="وأعلنت قوة الردع السيطرة")]
+    parsed = parse_feed(
+        rss_feed(items, encoding=encoding), content_type="application/rss+xml; charset=utf-8"
+    )
+    assert parsed.entries[0].title == RSS_ITEMS[0]["title"]
+    assert parsed.entries[0].text == "وأعلنت قوة الردع السيطرة"
+
+
+def test_utf8_feed_with_bom_and_a_header_claiming_latin1() -> None:
+    data = codecs.BOM_UTF8 + rss_feed()
+    parsed = parse_feed(data, content_type="text/xml; charset=ISO-8859-1")
+    assert parsed.entries[0].title == RSS_ITEMS[0]["title"]
+    assert parsed.encoding == "utf-8"
+
+
+def test_a_truncated_feed_keeps_the_entries_that_arrived_whole_or_is_refused() -> None:
+    data = rss_feed()
+    cut = data[: data.index(b"</item>") + len(b"</item>") + 20]
+    parsed = parse_feed(cut)
+    assert parsed.warning  # feedparser notes the broken document
+    assert [e.title for e in parsed.entries][:1] == [RSS_ITEMS[0]["title"]]
+    with pytest.raises(NotAFeed):
+        parse_feed(data[:30])

@@ -1,7 +1,8 @@
-"""Polling logic with an in-process HTTP transport: no network, no broker."""
+"""Polling logic with an in-process HTTP transport and an in-memory state: no network."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import httpx
@@ -12,14 +13,16 @@ from schemas import RawArticle, article_id
 from services.common.errors import ConfigError
 from services.fetcher.app import build_app
 from services.fetcher.core import FeedConfig, canonical_url
-from services.fetcher.http import FeedClient
+from services.fetcher.http import HttpClient
 from services.fetcher.poller import Poller, Publish, load_feeds_file, poll_once
 from services.fetcher.settings import FetcherSettings
+from services.fetcher.store import MEMORY, FetcherStore
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
 
-SETTINGS = FetcherSettings()
-RSS_URL = "https://news.example.ly/rss.xml"
-ATOM_URL = "https://agency.example.org/feeds/ar.atom"
+# Public addresses in the URLs: the request-forgery guard resolves nothing for IP literals.
+SETTINGS = FetcherSettings(host_delay_s=0, interval_jitter=0, min_text_chars=0)
+RSS_URL = "https://93.184.216.34/rss.xml"
+ATOM_URL = "https://93.184.216.35/feeds/ar.atom"
 
 
 def _feed(name: str, url: str, enabled: bool = True) -> FeedConfig:
@@ -29,31 +32,38 @@ def _feed(name: str, url: str, enabled: bool = True) -> FeedConfig:
 
 
 class Site:
-    """Answers like a news site: feeds by URL, 304 when the ETag matches."""
+    """Answers like a news site: documents by URL, 304 when the ETag matches."""
 
-    def __init__(self, bodies: dict[str, bytes], status: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        bodies: dict[str, bytes],
+        status: dict[str, int] | None = None,
+        headers: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.bodies = bodies
         self.status = status or {}
+        self.headers = headers or {}
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         url = str(request.url)
+        extra = self.headers.get(url, {})
         if url in self.status:
-            return httpx.Response(self.status[url], text="error page")
+            return httpx.Response(self.status[url], text="error page", headers=extra)
         body = self.bodies[url]
         etag = f'"{len(body)}"'
         if request.headers.get("If-None-Match") == etag:
             return httpx.Response(304)
-        return httpx.Response(200, content=body, headers={"ETag": etag})
+        return httpx.Response(200, content=body, headers={"ETag": etag, **extra})
 
-    def client(self) -> FeedClient:
-        return FeedClient(SETTINGS, transport=httpx.MockTransport(self))
+    def requested(self, url: str) -> list[httpx.Request]:
+        return [r for r in self.requests if str(r.url) == url]
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 1_700_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -76,97 +86,135 @@ def _metric(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
 
 
+class Harness:
+    def __init__(
+        self, site: Site, feeds: list[FeedConfig], settings: FetcherSettings = SETTINGS
+    ) -> None:
+        self.site = site
+        self.clock = Clock()
+        self.store = FetcherStore(MEMORY).open()
+        self.published, publish = _collector()
+        self.client = HttpClient(settings, transport=httpx.MockTransport(site))
+        self.poller = Poller(
+            feeds,
+            self.client,
+            self.store,
+            publish,
+            settings,
+            clock=self.clock,
+            rng=random.Random(1),
+        )
+
+    async def poll_all(self) -> list[str]:
+        return [(await self.poller.poll(feed)).status for feed in self.poller.feeds]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        self.store.close()
+
+
 async def test_publishes_new_articles_then_nothing_when_not_modified() -> None:
     site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
-    published, publish = _collector()
-    clock = Clock()
-    feeds = [
-        _feed("rss", RSS_URL),
-        _feed("atom", ATOM_URL),
-        _feed("off", "https://off.example/", enabled=False),
-    ]
-    async with site.client() as client:
-        poller = Poller(feeds, client, publish, SETTINGS, clock=clock)
-        not_modified_before = _metric("raqib_fetcher_feeds_not_modified_total")
-        assert await poller.poll_due() == 4
-        assert await poller.poll_due() == 0  # nothing due yet: no request either
-        assert len(site.requests) == 2
-        clock.now += 60
-        assert await poller.poll_due() == 0
+    feeds = [_feed("rss", RSS_URL), _feed("atom", ATOM_URL)]
+    harness = Harness(site, [*feeds, _feed("off", "https://1.1.1.1/", enabled=False)])
+    not_modified_before = _metric("raqib_fetcher_feeds_not_modified_total")
+    assert await harness.poll_all() == ["fetched", "fetched"]
+    assert await harness.poll_all() == ["not_modified", "not_modified"]
+    await harness.close()
     expected_rss = {article_id(canonical_url(item["link"])) for item in RSS_ITEMS}
-    assert expected_rss <= {a.id for a in published}
-    assert len(published) == 4
+    assert expected_rss <= {a.id for a in harness.published}
+    assert len(harness.published) == 4
     assert [r.headers.get("If-None-Match") for r in site.requests[2:]] == [
         f'"{len(rss_feed())}"',
         f'"{len(ATOM_FEED)}"',
     ]
     assert _metric("raqib_fetcher_feeds_not_modified_total") == not_modified_before + 2
+    assert "https://1.1.1.1/" not in {str(r.url) for r in site.requests}
 
 
 async def test_changed_feed_publishes_only_the_new_entries() -> None:
     site = Site({RSS_URL: rss_feed(RSS_ITEMS[:1])})
-    published, publish = _collector()
-    clock = Clock()
-    async with site.client() as client:
-        poller = Poller([_feed("rss", RSS_URL)], client, publish, SETTINGS, clock=clock)
-        assert await poller.poll_due() == 1
-        site.bodies[RSS_URL] = rss_feed(RSS_ITEMS)
-        clock.now += 60
-        assert await poller.poll_due() == 1
-    assert [a.title for a in published] == [item["title"] for item in RSS_ITEMS]
+    harness = Harness(site, [_feed("rss", RSS_URL)])
+    await harness.poll_all()
+    site.bodies[RSS_URL] = rss_feed(RSS_ITEMS)
+    await harness.poll_all()
+    await harness.close()
+    assert [a.title for a in harness.published] == [item["title"] for item in RSS_ITEMS]
 
 
-async def test_failed_publish_keeps_the_feed_unvalidated_so_the_next_poll_retries() -> None:
+async def test_failed_publish_keeps_the_old_validators_so_the_next_poll_refetches() -> None:
     site = Site({RSS_URL: rss_feed()})
+    harness = Harness(site, [_feed("rss", RSS_URL)])
     published, publish = _collector(fail_first=1)
-    clock = Clock()
+    harness.poller.publish = publish
     failed_before = _metric("raqib_fetcher_feeds_failed_total", {"reason": "publish"})
-    async with site.client() as client:
-        poller = Poller([_feed("rss", RSS_URL)], client, publish, SETTINGS, clock=clock)
-        assert await poller.poll_due() == 0
-        clock.now += 60
-        assert await poller.poll_due() == 2
+    first = await harness.poller.poll(harness.poller.feeds[0])
+    assert (first.status, first.reason, len(first.published)) == ("failed", "publish", 1)
+    second = await harness.poller.poll(harness.poller.feeds[0])
+    await harness.close()
+    assert second.status == "fetched"
     assert "If-None-Match" not in site.requests[1].headers
-    assert len(published) == 2
+    assert sorted(a.title for a in published) == sorted(i["title"] for i in RSS_ITEMS)
     assert _metric("raqib_fetcher_feeds_failed_total", {"reason": "publish"}) == failed_before + 1
 
 
 async def test_one_story_in_two_feeds_is_published_once() -> None:
     mirror = [dict(RSS_ITEMS[0], link="https://mirror.example.com/clashes")]
-    mirror_url = "https://mirror.example.com/rss"
+    mirror_url = "https://93.184.216.36/rss"
     site = Site({RSS_URL: rss_feed(), mirror_url: rss_feed(mirror)})
-    published, publish = _collector()
-    async with site.client() as client:
-        poller = Poller(
-            [_feed("rss", RSS_URL), _feed("mirror", mirror_url)],
-            client,
-            publish,
-            SETTINGS,
-            clock=Clock(),
-        )
-        assert await poller.poll_due() == 2
-    assert len({a.content_hash for a in published}) == 2
+    harness = Harness(site, [_feed("rss", RSS_URL), _feed("mirror", mirror_url)])
+    await harness.poll_all()
+    await harness.close()
+    assert len(harness.published) == 2
+    assert len({a.content_hash for a in harness.published}) == 2
+
+
+async def test_failures_back_off_and_retry_after_is_honoured() -> None:
+    site = Site({}, status={RSS_URL: 429}, headers={RSS_URL: {"Retry-After": "7200"}})
+    harness = Harness(site, [_feed("rss", RSS_URL)])
+    feed = harness.poller.feeds[0]
+    outcome = await harness.poller.poll(feed)
+    assert (outcome.status, outcome.reason, outcome.retry_after_s) == (
+        "failed",
+        "rate_limited",
+        7200.0,
+    )
+    assert harness.poller.seconds_until_due(feed) == 7200.0
+    site.headers.clear()
+    site.status[RSS_URL] = 500
+    await harness.poller.poll(feed)  # second failure in a row: 60 s doubled twice
+    assert harness.poller.seconds_until_due(feed) == 240.0
+    state = harness.store.feed_state("rss")
+    assert state is not None and state.failures == 2
+    assert state.last_error is not None and "HTTP 500" in state.last_error
+    site.status.clear()
+    site.bodies[RSS_URL] = rss_feed()
+    await harness.poller.poll(feed)
+    assert harness.poller.seconds_until_due(feed) == 60.0
+    state = harness.store.feed_state("rss")
+    await harness.close()
+    assert state is not None and (state.failures, state.last_error) == (0, None)
 
 
 async def test_failing_feeds_are_counted_and_do_not_stop_the_others(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broken, html = "https://broken.example/rss", "https://html.example/rss"
+    broken, html = "https://93.184.216.40/rss", "https://93.184.216.41/rss"
     site = Site(
         {RSS_URL: rss_feed(), html: b"<html><body>maintenance</body></html>"},
         status={broken: 500},
     )
     before = {
         reason: _metric("raqib_fetcher_feeds_failed_total", {"reason": reason})
-        for reason in ("http_status", "not_a_feed")
+        for reason in ("http_status", "not_a_feed", "unsafe_url")
     }
-    published, publish = _collector()
     caplog.set_level("WARNING", logger="raqib.fetcher")
-    feeds = [_feed("broken", broken), _feed("html", html), _feed("rss", RSS_URL)]
-    async with site.client() as client:
-        poller = Poller(feeds, client, publish, SETTINGS, clock=Clock())
-        assert await poller.poll_due() == 2
-    assert [a.feed for a in published] == ["rss", "rss"]
+    private = "http://10.0.0.8/rss"
+    feeds = [_feed("broken", broken), _feed("html", html), _feed("private", private)]
+    harness = Harness(site, [*feeds, _feed("rss", RSS_URL)])
+    assert await harness.poll_all() == ["failed", "failed", "failed", "fetched"]
+    await harness.close()
+    assert [a.feed for a in harness.published] == ["rss", "rss"]
     for reason in before:
         assert _metric("raqib_fetcher_feeds_failed_total", {"reason": reason}) == before[reason] + 1
     failures = {
@@ -174,19 +222,76 @@ async def test_failing_feeds_are_counted_and_do_not_stop_the_others(
         for r in caplog.records
         if r.getMessage() == "feed failed"
     }
-    assert failures == {("broken", broken, "http_status"), ("html", html, "not_a_feed")}
+    assert failures == {
+        ("broken", broken, "http_status"),
+        ("html", html, "not_a_feed"),
+        ("private", private, "unsafe_url"),
+    }
+    assert private not in {str(r.url) for r in site.requests}
+
+
+async def test_a_redirect_to_a_private_address_is_refused_at_the_hop() -> None:
+    site = Site({"http://127.0.0.1/rss": rss_feed()})
+
+    def redirecting(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == RSS_URL:
+            site.requests.append(request)
+            return httpx.Response(302, headers={"Location": "http://127.0.0.1/rss"})
+        return site(request)
+
+    harness = Harness(site, [_feed("rss", RSS_URL)])
+    harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(redirecting))
+    harness.poller.client = harness.client
+    outcome = await harness.poller.poll(harness.poller.feeds[0])
+    await harness.close()
+    assert (outcome.status, outcome.reason) == ("failed", "unsafe_url")
+    assert [str(r.url) for r in site.requests] == [RSS_URL]  # the private hop never left
+
+
+THIN = [dict(RSS_ITEMS[0], description="سطر.")]
+PAGE = (
+    "<html><body><nav>الرئيسية</nav><article><h1>خبر</h1>"
+    + "<p>اندلعت اشتباكات عنيفة في طرابلس بين قوة الردع ومجموعة مسلحة قرب المطار.</p>" * 3
+    + "</article><footer>جميع الحقوق محفوظة</footer></body></html>"
+).encode()
+
+
+async def test_thin_entries_get_their_page_text_and_a_failed_page_keeps_the_entry() -> None:
+    page_url = canonical_url(THIN[0]["link"])
+    other = [dict(RSS_ITEMS[1], description="سطر آخر.")]
+    other_url = canonical_url(other[0]["link"])
+    site = Site(
+        {RSS_URL: rss_feed(THIN + other), page_url: PAGE},
+        status={other_url: 404},
+        headers={page_url: {"Content-Type": "text/html; charset=utf-8"}},
+    )
+    failed_before = _metric("raqib_fetcher_pages_failed_total", {"reason": "http_status"})
+    harness = Harness(
+        site,
+        [_feed("rss", RSS_URL)],
+        SETTINGS.model_copy(update={"min_text_chars": 50, "allow_private": True}),
+    )
+    await harness.poll_all()
+    await harness.close()
+    by_url = {str(a.url): a for a in harness.published}
+    assert "قوة الردع ومجموعة مسلحة" in by_url[page_url].text
+    assert "جميع الحقوق" not in by_url[page_url].text
+    assert by_url[other_url].text == "سطر آخر."  # published with the feed's text
+    assert _metric("raqib_fetcher_pages_failed_total", {"reason": "http_status"}) == (
+        failed_before + 1
+    )
 
 
 async def test_poll_once_returns_each_story_once_from_enabled_feeds() -> None:
-    site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
+    site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED, RSS_URL + "?v=2": rss_feed()})
     feeds = [_feed("rss", RSS_URL), _feed("again", RSS_URL + "?v=2"), _feed("atom", ATOM_URL)]
-    site.bodies[RSS_URL + "?v=2"] = rss_feed()
-    feeds.append(_feed("off", "https://off.example/rss", enabled=False))
-    async with site.client() as client:
-        articles = await poll_once(feeds, client, SETTINGS)
-    assert len(articles) == 4
-    assert len({a.id for a in articles}) == 4
-    assert "https://off.example/rss" not in {str(r.url) for r in site.requests}
+    feeds.append(_feed("off", "https://1.1.1.1/rss", enabled=False))
+    published, publish = _collector()
+    polls = await poll_once(feeds, SETTINGS, publish, transport=httpx.MockTransport(site))
+    assert [p.status for p in polls] == ["fetched"] * 3
+    assert len(published) == 4
+    assert len({a.id for a in published}) == 4
+    assert "https://1.1.1.1/rss" not in {str(r.url) for r in site.requests}
 
 
 def test_build_app_reports_a_bad_feeds_file(tmp_path: Path) -> None:
@@ -202,14 +307,11 @@ async def test_an_unexpected_error_on_one_feed_is_contained(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     site = Site({RSS_URL: rss_feed()})  # the handler raises KeyError for any other URL
-    published, publish = _collector()
     unexpected_before = _metric("raqib_fetcher_feeds_failed_total", {"reason": "unexpected"})
-    feeds = [_feed("crashing", "https://crash.example/rss"), _feed("rss", RSS_URL)]
-    async with site.client() as client:
-        poller = Poller(feeds, client, publish, SETTINGS, clock=Clock())
-        assert await poller.poll_due() == 2
-        assert poller.schedule.due(Clock().now) == []  # both wait for their next interval
-    assert {a.feed for a in published} == {"rss"}
+    harness = Harness(site, [_feed("crashing", "https://93.184.216.50/rss"), _feed("rss", RSS_URL)])
+    assert await harness.poll_all() == ["failed", "fetched"]
+    await harness.close()
+    assert {a.feed for a in harness.published} == {"rss"}
     after = _metric("raqib_fetcher_feeds_failed_total", {"reason": "unexpected"})
     assert after == unexpected_before + 1
     assert any(r.getMessage() == "feed poll crashed" for r in caplog.records)
