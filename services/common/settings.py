@@ -35,6 +35,7 @@ class ElasticsearchSettings(BaseSettings):
     verify_certs: bool = True
     request_timeout: float = Field(default=30.0, gt=0)
     articles_alias: str = "raqib-articles"
+    alerts_alias: str = "raqib-alerts"
 
 
 class ObservabilitySettings(BaseSettings):

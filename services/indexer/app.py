@@ -1,7 +1,9 @@
-"""Indexer wiring: ``articles.enriched`` → Elasticsearch (bulk, ``_id`` = article id).
+"""Indexer wiring: ``articles.enriched`` and ``alerts`` → Elasticsearch.
 
-What a batch does is in ``batch.py``. Offsets are committed only after Elasticsearch
-acknowledged the batch; replays overwrite, never duplicate.
+Two subscribers, each in its own consumer group, write to the monthly indices behind
+``raqib-articles`` and ``raqib-alerts`` (``_id`` = article id / alert id). What a batch does is
+in ``batch.py``. Offsets are committed only after Elasticsearch acknowledged the batch;
+replays overwrite, never duplicate; an alert's later state overwrites its earlier one.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from faststream import FastStream
+from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from services.common.kafka import (
+    ALERTS,
     ARTICLES_ENRICHED,
     app_logger,
     dead_letter_topic,
@@ -21,9 +25,10 @@ from services.common.kafka import (
     publish_dead_letter,
     stage_subscriber,
 )
-from services.indexer.batch import ARTICLES, BatchIndexer, Record
+from services.indexer.batch import BatchIndexer, Record
+from services.indexer.core import alert_builder, alert_layout, article_builder, article_layout
 from services.indexer.settings import IndexerSettings
-from services.indexer.store import ArticleStore, make_client
+from services.indexer.store import IndexStore, make_client
 
 STAGE = "indexer"
 
@@ -33,21 +38,13 @@ async def _raw_values(msg: StreamMessage[Any]) -> None:
     return None
 
 
-def build_app(settings: IndexerSettings | None = None) -> FastStream:
-    settings = settings or IndexerSettings()
-    broker = make_broker(settings.kafka, stage=STAGE)
-    store = ArticleStore(make_client(settings.elasticsearch), settings.elasticsearch.articles_alias)
-
-    async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(broker, STAGE, record, record.value or b"", error_type, error)
-        ARTICLES.labels("dead_lettered").inc()
-
-    indexer = BatchIndexer(store, dead_letter)
-
+def _subscribe(
+    broker: KafkaBroker, topic: str, group_id: str, indexer: BatchIndexer, settings: IndexerSettings
+) -> None:
     @stage_subscriber(
         broker,
-        ARTICLES_ENRICHED,
-        group_id=settings.group_id,
+        topic,
+        group_id=group_id,
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
@@ -57,8 +54,32 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
         records = msg.raw_message
         await indexer(records if isinstance(records, tuple) else (records,))
 
+
+def build_app(settings: IndexerSettings | None = None) -> FastStream:
+    settings = settings or IndexerSettings()
+    broker = make_broker(settings.kafka, stage=STAGE)
+    es = settings.elasticsearch
+    articles, alerts = article_layout(es.articles_alias), alert_layout(es.alerts_alias)
+    limits = settings.bulk_limits()
+    client = make_client(
+        es, backoff_base_s=limits.backoff_base_s, backoff_cap_s=limits.backoff_max_s
+    )
+    store = IndexStore(client, [articles, alerts])
+
+    async def dead_letter(record: Record, error_type: str, error: str) -> None:
+        await publish_dead_letter(broker, STAGE, record, record.value or b"", error_type, error)
+
+    article_indexer = BatchIndexer(
+        store, dead_letter, article_builder(articles), kind="articles", limits=limits
+    )
+    alert_indexer = BatchIndexer(
+        store, dead_letter, alert_builder(alerts), kind="alerts", limits=limits
+    )
+    _subscribe(broker, ARTICLES_ENRICHED, settings.group_id, article_indexer, settings)
+    _subscribe(broker, ALERTS, settings.alerts_group_id, alert_indexer, settings)
+
     async def set_up() -> None:
-        await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, dead_letter_topic(STAGE)])
+        await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)])
         await store.ensure_index()
 
     return FastStream(

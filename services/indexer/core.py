@@ -1,18 +1,26 @@
-"""Pure indexer logic: an ``EnrichedArticle`` becomes an Elasticsearch document; the index
-template that maps it; validation of raw Kafka values; classification of bulk results.
+"""Pure indexer logic: events become Elasticsearch documents routed to monthly indices; the
+index templates that map them; validation of raw Kafka values; bulk request sizing and the
+classification of bulk results.
 
 Index design
 ------------
-- One composable index template (named like the alias) matches ``<alias>-*``; the first index
-  is ``<alias>-000001`` and carries the alias as its write index, so a rollover later needs no
-  change in the services: they always write to and read from the alias. Writes use
-  ``require_alias``: if the alias is lost, the write fails and the set-up runs again, instead
-  of Elasticsearch creating an index named like the alias with guessed mappings.
+- Two composable index templates, one per alias: ``raqib-articles`` (enriched articles) and
+  ``raqib-alerts`` (alerts). Each matches ``<alias>-*`` and names the alias in its ``aliases``,
+  so every monthly index (``raqib-articles-2026.11``) joins the read alias when it is created.
+  Readers (Kibana, ``raqib search``) use the alias; the indexer writes to the monthly index.
+- A document goes to the month of its own date, never of the time it was indexed: an article's
+  ``published_at`` (else ``fetched_at``), an alert's ``created_at``. A replay next year, or an
+  alert's later delivery update, therefore lands in the same index under the same ``_id`` and
+  overwrites instead of duplicating. (Data streams cannot do that: they route by ingest time
+  and only append, so an update by id would need the backing index found first.)
 - ``dynamic: strict``: a field the template does not know is a rejected document (and a
   dead letter naming it), never a silently guessed mapping that a dashboard then trusts.
-- ``title`` and ``text`` use the built-in ``arabic`` analyzer (custom analyzers built on
-  ``arabic_normalization`` are not accepted by every Elasticsearch-compatible server we run);
-  ``title.exact`` keeps the title verbatim for exact match and terms aggregations.
+  The indexer creates a month's index itself, with the mappings in the request, so even a
+  deleted template cannot produce an index with guessed mappings.
+- ``title`` and ``text`` use the built-in ``arabic`` analyzer (normalisation, stop words,
+  light stemming; custom analyzers built on ``arabic_normalization`` are not accepted by every
+  Elasticsearch-compatible server we run); ``title.exact`` keeps the title verbatim for exact
+  match and terms aggregations.
 - ``normalized_title`` is the output of our own normaliser (the one the tagger and alert rules
   use), so it is analysed only by ``standard`` to search it as-is.
 - Dashboards aggregate flat keyword lists: ``actors`` (ids), ``actor_names``, ``actor_types``,
@@ -26,19 +34,25 @@ Index design
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from schemas import EnrichedArticle
+from schemas import Alert, EnrichedArticle
 
 ArticleDocument = dict[str, Any]
 
 KEYWORD: dict[str, Any] = {"type": "keyword"}
 DATE: dict[str, Any] = {"type": "date"}
 INTEGER: dict[str, Any] = {"type": "integer"}
+ARABIC_TEXT_WITH_EXACT: dict[str, Any] = {
+    "type": "text",
+    "analyzer": "arabic",
+    "fields": {"exact": {"type": "keyword", "ignore_above": 1024}},
+}
 
 ARTICLE_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -50,11 +64,7 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "feed": KEYWORD,
         "language": KEYWORD,
         "content_hash": KEYWORD,
-        "title": {
-            "type": "text",
-            "analyzer": "arabic",
-            "fields": {"exact": {"type": "keyword", "ignore_above": 1024}},
-        },
+        "title": ARABIC_TEXT_WITH_EXACT,
         "text": {"type": "text", "analyzer": "arabic"},
         "normalized_title": {"type": "text", "analyzer": "standard"},
         "published_at": DATE,
@@ -93,24 +103,121 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
     },
 }
 
+# The Alert event as published on ``alerts``, field for field (``entities`` and ``topics`` are
+# already flat id lists there); ``deliveries`` is an object array for the same reason as above.
+ALERT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "schema_version": {"type": "short"},
+        "id": KEYWORD,
+        "rule": {
+            "type": "object",
+            "properties": {"id": KEYWORD, "name": KEYWORD, "kind": KEYWORD},
+        },
+        "kind": KEYWORD,
+        "entities": KEYWORD,
+        "topics": KEYWORD,
+        "keywords": KEYWORD,
+        "window": {
+            "type": "object",
+            "properties": {
+                "start": DATE,
+                "end": DATE,
+                "count": INTEGER,
+                "baseline_start": DATE,
+                "baseline_end": DATE,
+                "baseline_count": INTEGER,
+                "article_ids": KEYWORD,
+            },
+        },
+        "article": {
+            "type": "object",
+            "properties": {
+                "id": KEYWORD,
+                "title": ARABIC_TEXT_WITH_EXACT,
+                "url": KEYWORD,
+                "source": KEYWORD,
+                "published_at": DATE,
+                "snippet": {"type": "text", "analyzer": "arabic"},
+            },
+        },
+        "created_at": DATE,
+        "deliveries": {
+            "type": "object",
+            "properties": {
+                "channel": KEYWORD,
+                "kind": KEYWORD,
+                "status": KEYWORD,
+                "attempts": INTEGER,
+                "last_error": {"type": "text", "analyzer": "standard"},
+                "delivered_at": DATE,
+                "digest_id": KEYWORD,
+                "attempt_log": {
+                    "type": "object",
+                    "properties": {
+                        "number": INTEGER,
+                        "at": DATE,
+                        "error": {"type": "text", "analyzer": "standard"},
+                        "status_code": INTEGER,
+                    },
+                },
+            },
+        },
+    },
+}
 
-def index_pattern(alias: str) -> str:
-    return f"{alias}-*"
+
+# --- indices -------------------------------------------------------------------------------
 
 
-def initial_index(alias: str) -> str:
-    """The first concrete index behind ``alias``, in the rollover naming scheme."""
-    return f"{alias}-000001"
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One document to write: its ``_id``, the monthly index it belongs in, its source as
+    JSON bytes (serialised once: the bytes are both measured and sent)."""
+
+    id: str
+    index: str
+    source: bytes
 
 
-def index_template(alias: str) -> dict[str, Any]:
-    """Body of the composable index template for the articles behind ``alias``."""
-    return {
-        "index_patterns": [index_pattern(alias)],
-        "priority": 200,
-        "template": {"mappings": ARTICLE_MAPPINGS},
-        "_meta": {"description": "Raqib enriched articles", "managed_by": "raqib-indexer"},
-    }
+@dataclass(frozen=True)
+class IndexLayout:
+    """The monthly indices behind one read alias, and their mappings."""
+
+    alias: str
+    mappings: Mapping[str, Any]
+    description: str
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.alias}-*"
+
+    def template(self) -> dict[str, Any]:
+        """Body of the composable index template for the indices behind the alias."""
+        return {
+            "index_patterns": [self.pattern],
+            "priority": 200,
+            "template": {"aliases": {self.alias: {}}, "mappings": self.mappings},
+            "_meta": {"description": self.description, "managed_by": "raqib-indexer"},
+        }
+
+    def index_for(self, when: datetime) -> str:
+        """The monthly index of a document dated ``when`` (its UTC month)."""
+        return f"{self.alias}-{when.astimezone(UTC):%Y.%m}"
+
+    def owns(self, index: str) -> bool:
+        return index.startswith(f"{self.alias}-")
+
+
+def article_layout(alias: str) -> IndexLayout:
+    return IndexLayout(alias, ARTICLE_MAPPINGS, "Raqib enriched articles, one index a month")
+
+
+def alert_layout(alias: str) -> IndexLayout:
+    return IndexLayout(alias, ALERT_MAPPINGS, "Raqib alerts (latest state), one index a month")
+
+
+# --- documents -----------------------------------------------------------------------------
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -140,9 +247,52 @@ def article_document(article: EnrichedArticle) -> ArticleDocument:
     return doc
 
 
+def article_date(article: EnrichedArticle) -> datetime:
+    """The date that places an article in its monthly index: when it was published, else
+    when it was fetched. Both are part of the article, so a replay lands in the same index."""
+    return article.published_at or article.fetched_at
+
+
+def _encode(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def indexed_article(article: EnrichedArticle, layout: IndexLayout) -> IndexedDocument:
+    return IndexedDocument(
+        article.id, layout.index_for(article_date(article)), _encode(article_document(article))
+    )
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    """The document stored for ``alert``: the event as published (its latest state)."""
+    document: dict[str, Any] = alert.model_dump(mode="json")
+    return document
+
+
+def indexed_alert(alert: Alert, layout: IndexLayout) -> IndexedDocument:
+    return IndexedDocument(
+        alert.id, layout.index_for(alert.created_at), _encode(alert_document(alert))
+    )
+
+
+# Validates one raw Kafka value and builds its document; raises ``ValidationError``.
+DocumentBuilder = Callable[[bytes], IndexedDocument]
+
+
+def article_builder(layout: IndexLayout) -> DocumentBuilder:
+    return lambda value: indexed_article(EnrichedArticle.model_validate_json(value), layout)
+
+
+def alert_builder(layout: IndexLayout) -> DocumentBuilder:
+    return lambda value: indexed_alert(Alert.model_validate_json(value), layout)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class InvalidRecord:
-    """A Kafka value that is not an ``EnrichedArticle``; ``position`` is its index in the batch."""
+    """A Kafka value that breaks the event contract; ``position`` is its index in the batch."""
 
     position: int
     error: str
@@ -150,11 +300,11 @@ class InvalidRecord:
 
 @dataclass(frozen=True)
 class ParsedBatch:
-    articles: list[tuple[int, EnrichedArticle]] = field(default_factory=list)
+    documents: list[tuple[int, IndexedDocument]] = field(default_factory=list)
     invalid: list[InvalidRecord] = field(default_factory=list)
 
 
-def parse_batch(values: Sequence[bytes | None]) -> ParsedBatch:
+def parse_batch(values: Sequence[bytes | None], build: DocumentBuilder) -> ParsedBatch:
     """Validate each raw value on its own, so one bad record cannot fail its neighbours."""
     batch = ParsedBatch()
     for position, value in enumerate(values):
@@ -162,7 +312,7 @@ def parse_batch(values: Sequence[bytes | None]) -> ParsedBatch:
             batch.invalid.append(InvalidRecord(position, "empty record value (tombstone)"))
             continue
         try:
-            batch.articles.append((position, EnrichedArticle.model_validate_json(value)))
+            batch.documents.append((position, build(value)))
         except ValidationError as error:
             batch.invalid.append(InvalidRecord(position, _describe_validation_error(error)))
     return batch
@@ -174,8 +324,79 @@ def _describe_validation_error(error: ValidationError) -> str:
     return f"{error.title}: {json.dumps(details, ensure_ascii=False, default=str)}"[:4000]
 
 
-# Writes go with ``require_alias``, so a lost alias is this error and never a new index with
-# guessed mappings; it passes once the set-up has run again.
+def event_model_fields(model: type[BaseModel]) -> set[str]:
+    """Dotted paths of every leaf field of ``model``'s JSON Schema (``$ref``s followed)."""
+    schema = model.model_json_schema()
+    definitions: Mapping[str, Any] = schema.get("$defs", {})
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        while "$ref" in node:
+            node = definitions[str(node["$ref"]).rsplit("/", 1)[-1]]
+        return node
+
+    def walk(node: Mapping[str, Any], prefix: str) -> set[str]:
+        node = resolve(node)
+        if node.get("type") == "array" and "items" in node:
+            return walk(node["items"], prefix)
+        for union in ("anyOf", "oneOf", "allOf"):
+            if union in node:
+                branches = [walk(b, prefix) for b in node[union] if b.get("type") != "null"]
+                return set().union(*branches) if branches else {prefix}
+        if "properties" in node:
+            return set().union(
+                *(walk(sub, f"{prefix}{name}.") for name, sub in node["properties"].items())
+            )
+        return {prefix.rstrip(".")}
+
+    return walk(schema, "")
+
+
+def mapped_fields(mappings: Mapping[str, Any]) -> set[str]:
+    """Dotted paths of every field a mapping defines, objects and multi-fields included."""
+
+    def walk(properties: Mapping[str, Any], prefix: str) -> set[str]:
+        names: set[str] = set()
+        for name, spec in properties.items():
+            path = prefix + name
+            names.add(path)
+            names |= walk(spec.get("properties", {}), f"{path}.")
+            names |= {f"{path}.{sub}" for sub in spec.get("fields", {})}
+        return names
+
+    return walk(mappings.get("properties", {}), "")
+
+
+# --- bulk requests -------------------------------------------------------------------------
+
+
+def chunk_documents(
+    documents: Sequence[IndexedDocument], *, max_documents: int, max_bytes: int
+) -> list[list[int]]:
+    """Split ``documents`` into bulk requests of at most ``max_documents`` documents and about
+    ``max_bytes`` of sources; returns positions. A single document larger than ``max_bytes``
+    still goes, alone: Elasticsearch decides whether it is too large."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for position, document in enumerate(documents):
+        length = len(document.source)
+        if current and (len(current) >= max_documents or size + length > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(position)
+        size += length
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def backoff_delay(attempt: int, *, base_s: float, max_s: float) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped."""
+    return float(min(max_s, base_s * 2 ** max(0, attempt - 1)))
+
+
+# A month's index deleted while the indexer knew it (on a cluster that does not create indices
+# on write): the store creates it again, with its mappings, before the retry.
 INDEX_NOT_FOUND = "index_not_found_exception"
 
 
@@ -204,7 +425,7 @@ class BulkOutcome:
 
     @property
     def index_missing(self) -> bool:
-        """The write alias was gone: the index set-up must run again before a retry."""
+        """An index was gone: it must be created again before a retry."""
         return any(item.kind == INDEX_NOT_FOUND for item in self.transient)
 
 

@@ -1,4 +1,4 @@
-"""Elasticsearch adapter: the client, the template/index/alias at start, bulk writes.
+"""Elasticsearch adapter: the client, the templates and monthly indices, bulk writes.
 
 Failures are typed for the Kafka side: anything that means "Elasticsearch is briefly
 unavailable" (connection refused, timeout, 429, 5xx) becomes ``TransientError`` so the batch is
@@ -9,7 +9,8 @@ one by one while the rest of the batch is committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, TransportError
@@ -17,26 +18,40 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, Transpo
 from services.common.errors import TransientError
 from services.common.settings import ElasticsearchSettings
 from services.indexer.core import (
-    ArticleDocument,
     BulkOutcome,
+    IndexedDocument,
+    IndexLayout,
     classify_bulk_response,
-    index_template,
-    initial_index,
     is_transient_status,
 )
 
 log = logging.getLogger("raqib.indexer")
 
+# Whole-request answers the client retries itself, with jittered exponential backoff.
+RETRY_ON_STATUS = (429, 502, 503, 504)
 
-def make_client(settings: ElasticsearchSettings) -> AsyncElasticsearch:
-    """An async client over httpx (no aiohttp needed), configured from ``settings``."""
+
+def make_client(
+    settings: ElasticsearchSettings,
+    *,
+    max_retries: int = 2,
+    backoff_base_s: float = 0.5,
+    backoff_cap_s: float = 10.0,
+) -> AsyncElasticsearch:
+    """An async client over httpx (no aiohttp needed), configured from ``settings``.
+
+    The client's own retries (429/5xx/timeouts, with backoff) cover a blip; a longer outage is
+    the consumer's: the batch is not committed and is read again.
+    """
     options: dict[str, Any] = {
         "node_class": "httpxasync",
         "request_timeout": settings.request_timeout,
         "verify_certs": settings.verify_certs,
-        # The client's own retries cover a blip; longer outages are the consumer's backoff.
-        "max_retries": 2,
+        "max_retries": max_retries,
         "retry_on_timeout": True,
+        "retry_on_status": RETRY_ON_STATUS,
+        "retry_backoff_base": backoff_base_s,
+        "retry_backoff_cap": backoff_cap_s,
     }
     if settings.ca_certs:
         options["ca_certs"] = settings.ca_certs
@@ -52,39 +67,37 @@ def _transient(error: Exception, action: str) -> TransientError:
     return TransientError(f"elasticsearch {action} failed: {type(error).__name__}: {error}")
 
 
-class ArticleStore:
-    """The articles behind one alias: its template, its write index, its bulk writes."""
+def _now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, client: AsyncElasticsearch, alias: str) -> None:
+
+class IndexStore:
+    """The monthly indices behind the read aliases: templates, index creation, bulk writes."""
+
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        layouts: Sequence[IndexLayout],
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.client = client
-        self.alias = alias
+        self.layouts = list(layouts)
+        self.clock = clock
+        self._known: set[str] = set()  # indices this process created or found
 
     async def ensure_index(self) -> None:
-        """Install the template, then create the first index with the alias if none exists.
+        """Install the templates and create this month's indices, so the aliases exist from
+        the start (Kibana and ``raqib search`` read them before the first document).
 
-        Safe to run from several replicas at once: the template is overwritten with the same
-        body, and losing the race to create the first index is not an error.
+        Safe to run from several replicas at once: a template is overwritten with the same
+        body, and losing the race to create an index is not an error.
         """
         try:
-            await self.client.indices.put_index_template(
-                name=self.alias, **index_template(self.alias)
-            )
-            if await self.client.indices.exists_alias(name=self.alias):
-                return
-            first = initial_index(self.alias)
-            try:
-                await self.client.indices.create(
-                    index=first, aliases={self.alias: {"is_write_index": True}}
-                )
-                log.info("created index", extra={"index": first, "alias": self.alias})
-            except BadRequestError as error:
-                if error.message != "resource_already_exists_exception":
-                    raise
-                # Lost a race with another replica, or the alias alone was removed.
-                if not await self.client.indices.exists_alias(name=self.alias):
-                    await self.client.indices.put_alias(
-                        index=first, name=self.alias, is_write_index=True
-                    )
+            for layout in self.layouts:
+                await self.client.indices.put_index_template(name=layout.alias, **layout.template())
+            self._known.clear()
+            for layout in self.layouts:
+                await self._ensure_monthly(layout, layout.index_for(self.clock()))
         except ApiError as error:
             if is_transient_status(error.meta.status):
                 raise _transient(error, "index set-up") from error
@@ -92,31 +105,51 @@ class ArticleStore:
         except TransportError as error:
             raise _transient(error, "index set-up") from error
 
-    async def bulk_index(self, documents: Sequence[ArticleDocument]) -> BulkOutcome:
-        """Index ``documents`` (each with its ``id``) through the alias; ``_id`` is the id.
+    def _layout_of(self, index: str) -> IndexLayout:
+        for layout in self.layouts:
+            if layout.owns(index):
+                return layout
+        raise ValueError(f"index {index!r} belongs to none of {[x.alias for x in self.layouts]}")
+
+    async def _ensure_monthly(self, layout: IndexLayout, index: str) -> None:
+        # The mappings travel with the request: an index with guessed mappings cannot appear
+        # even if the template was deleted.
+        try:
+            await self.client.indices.create(
+                index=index, mappings=dict(layout.mappings), aliases={layout.alias: {}}
+            )
+            log.info("created index", extra={"index": index, "alias": layout.alias})
+        except BadRequestError as error:
+            if error.message != "resource_already_exists_exception":
+                raise
+        self._known.add(index)
+
+    async def bulk_index(self, documents: Sequence[IndexedDocument]) -> BulkOutcome:
+        """Index ``documents`` into their monthly indices, ``_id`` = the event's id.
 
         Raises ``TransientError`` when the request as a whole failed for a reason that may pass.
         """
         if not documents:
             return BulkOutcome()
-        operations: list[dict[str, Any]] = []
+        operations: list[Any] = []
         ids: list[str] = []
-        for document in documents:
-            ids.append(str(document["id"]))
-            operations.append({"index": {"_index": self.alias, "_id": document["id"]}})
-            operations.append(document)
         try:
-            response = await self.client.bulk(operations=operations, require_alias=True)
+            for index in sorted({d.index for d in documents} - self._known):
+                await self._ensure_monthly(self._layout_of(index), index)
+            for document in documents:
+                ids.append(document.id)
+                operations.append({"index": {"_index": document.index, "_id": document.id}})
+                operations.append(document.source)  # bytes: sent as they are
+            response = await self.client.bulk(operations=operations)
         except (ApiError, TransportError) as error:
             # 429/5xx/connection errors pass; a whole-request 4xx is not caused by one
             # document either, so retrying (and alerting on the retry counter) is the safe side.
             raise _transient(error, "bulk") from error
         outcome = classify_bulk_response(ids, response.body)
         if outcome.index_missing:
-            log.warning(
-                "write alias missing, setting the index up again", extra={"alias": self.alias}
-            )
-            await self.ensure_index()
+            lost = {documents[item.position].index for item in outcome.transient}
+            log.warning("indices missing, creating them again", extra={"indices": sorted(lost)})
+            self._known -= lost
         return outcome
 
     async def close(self) -> None:

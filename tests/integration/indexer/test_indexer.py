@@ -6,14 +6,15 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from elasticsearch import AsyncElasticsearch
 from prometheus_client import REGISTRY
 
-from schemas import EnrichedArticle, Mention
-from services.common.kafka import ARTICLES_ENRICHED, dead_letter_topic
+from schemas import DeliveryStatus, EnrichedArticle, Mention
+from services.common.kafka import ALERTS, ARTICLES_ENRICHED, dead_letter_topic
 from services.common.settings import ElasticsearchSettings, KafkaSettings
 from services.devstack.servers import LocalElasticsearch
 from services.devstack.topics import read_topic
@@ -24,6 +25,7 @@ from tests.unit.indexer.articles import (
     DETERRENCE,
     bashagha_article,
     deterrence_article,
+    sample_alert,
 )
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,9 @@ def settings_for(kafka: KafkaSettings, es: ElasticsearchSettings) -> IndexerSett
     return IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_ms=200)
 
 
-async def publish(bootstrap: str, values: Sequence[tuple[bytes | None, bytes]]) -> None:
+async def publish(
+    bootstrap: str, values: Sequence[tuple[bytes | None, bytes]], topic: str = ARTICLES_ENRICHED
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -46,7 +50,7 @@ async def publish(bootstrap: str, values: Sequence[tuple[bytes | None, bytes]]) 
             # Declared JSON, as a FastStream publisher would: FastStream's own decoding of a
             # declared-JSON batch must not trip over the record that is not JSON.
             await producer.send_and_wait(
-                ARTICLES_ENRICHED, value, key=key, headers=[("content-type", b"application/json")]
+                topic, value, key=key, headers=[("content-type", b"application/json")]
             )
     finally:
         await producer.stop()
@@ -144,9 +148,9 @@ async def test_indexes_dead_letters_and_never_duplicates(
             index=ALIAS, query={"term": {"actors": DETERRENCE}}, size=10, source=False
         )
         assert sorted(h["_id"] for h in hits["hits"]["hits"]) == sorted(a.id for a in deterrence)
-        stored = await es_client.get(index=ALIAS, id=other.id)
-        assert "html" not in stored["_source"]
-        assert stored["_source"]["actors"] == ["fathi-bashagha"]
+        stored = await get_source(es_client, ALIAS, other.id)
+        assert "html" not in stored
+        assert stored["actors"] == ["fathi-bashagha"]
 
         # Full text: "الردع" finds an article that only writes "بالردع".
         prefixed = deterrence_article("نددت الحكومة بالردع الذي مارسه الجهاز في المطار.")
@@ -178,7 +182,17 @@ async def _retried_since(before: float) -> bool:
 
 
 async def _version_at_least(client: AsyncElasticsearch, doc_id: str, version: int) -> bool:
-    return int((await client.get(index=ALIAS, id=doc_id))["_version"]) >= version
+    # Search, not GET: a read alias over several monthly indices cannot serve a GET by id.
+    found = await client.search(index=ALIAS, query={"ids": {"values": [doc_id]}}, version=True)
+    return int(found["hits"]["hits"][0]["_version"]) >= version
+
+
+async def get_source(client: AsyncElasticsearch, alias: str, doc_id: str) -> dict[str, Any]:
+    await client.indices.refresh(index=alias)
+    found = await client.search(index=alias, query={"ids": {"values": [doc_id]}})
+    (hit,) = found["hits"]["hits"]
+    source: dict[str, Any] = hit["_source"]
+    return source
 
 
 async def test_elasticsearch_outage_loses_nothing(
@@ -210,3 +224,43 @@ async def test_elasticsearch_outage_loses_nothing(
         ids = [h["_id"] for h in hits["hits"]["hits"]]
         assert sorted(ids) == sorted(expected)  # every article, each exactly once
     assert await read_topic(kafka_settings.bootstrap_servers, DLQ) == []
+
+
+async def test_alerts_are_indexed_with_their_latest_state(
+    kafka_settings: KafkaSettings,
+    es_settings: ElasticsearchSettings,
+    es_client: AsyncElasticsearch,
+) -> None:
+    pending = sample_alert()
+    failed_once = sample_alert(status=DeliveryStatus.PENDING, attempts=1)
+    delivered = sample_alert(status=DeliveryStatus.DELIVERED, attempts=2)
+    other = sample_alert(bashagha_article(), rule="bashagha")
+    not_an_alert = deterrence_article().model_dump_json().encode()
+    # Each publication is the alert's latest state, keyed by alert id (one partition, in order).
+    await publish(
+        kafka_settings.bootstrap_servers,
+        [
+            *[(a.id.encode(), a.model_dump_json().encode()) for a in (pending, failed_once)],
+            (b"not-an-alert", not_an_alert),
+            *[(a.id.encode(), a.model_dump_json().encode()) for a in (other, delivered)],
+        ],
+        topic=ALERTS,
+    )
+    async with build_app(settings_for(kafka_settings, es_settings)):
+        dead = await read_topic(kafka_settings.bootstrap_servers, DLQ, min_count=1, timeout=TIMEOUT)
+        assert [record.key for record in dead] == [b"not-an-alert"]
+        assert dict(dead[0].headers)["x-raqib-source-topic"] == ALERTS.encode()
+
+        async def both_alerts() -> bool:
+            await es_client.indices.refresh(index="raqib-alerts")
+            return int((await es_client.count(index="raqib-alerts"))["count"]) == 2
+
+        assert await eventually(both_alerts), "alerts not indexed"
+        stored = await get_source(es_client, "raqib-alerts", pending.id)
+        assert stored["deliveries"][0]["status"] == "delivered"
+        assert stored["deliveries"][0]["attempts"] == 2
+        hits = await es_client.search(
+            index="raqib-alerts", query={"term": {"entities": DETERRENCE}}
+        )
+        assert [h["_index"] for h in hits["hits"]["hits"]] == ["raqib-alerts-2026.11"]
+    assert await count(es_client) == 0  # nothing from the alerts topic reached the articles

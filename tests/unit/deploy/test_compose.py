@@ -264,12 +264,13 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def raqib_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The services built from the project's own image."""
+    """The long-running services built from the project's own image (not its one-shots)."""
     return {
         name: service
         for name, service in services.items()
         if isinstance(service.get("build"), dict)
         and service["build"].get("dockerfile") == RAQIB_DOCKERFILE
+        and (service.get("command") or [""])[0] == "run"
     }
 
 
@@ -506,3 +507,28 @@ def test_dockerfile_builds_a_non_root_production_image() -> None:
 def test_dockerignore_keeps_secrets_and_venv_out() -> None:
     ignored = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
     assert {".env", ".git", ".venv"} <= ignored
+
+
+def test_kibana_setup_imports_the_saved_objects_once_kibana_is_healthy(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    setup = services["kibana-setup"]
+    assert setup["build"]["dockerfile"] == RAQIB_DOCKERFILE
+    assert setup.get("restart") == "no"
+    assert setup["command"] == ["kibana", "import", "http://kibana:5601"]
+    assert depends_on_of(setup) == {"kibana": "service_healthy"}
+    environment = environment_of(setup)
+    assert environment["RAQIB_KIBANA_PASSWORD"].startswith("${ELASTIC_PASSWORD")
+    # The image must carry the saved objects the command imports.
+    ignored = {line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()}
+    assert not {"deploy", "deploy/kibana", "deploy/kibana/"} & ignored
+    assert list((REPO / "deploy" / "kibana").glob("*.ndjson"))
+
+
+def test_every_long_running_service_is_health_checked(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        if service.get("restart") == "no":
+            continue  # one-shots: their success is what others wait for
+        assert "healthcheck" in service, f"{name} has no healthcheck"

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
-from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic, article_id
+from schemas import (
+    Alert,
+    AlertRule,
+    ArticleSummary,
+    Delivery,
+    DeliveryStatus,
+    EnrichedArticle,
+    Entity,
+    EntityType,
+    Mention,
+    Topic,
+    alert_id,
+    article_id,
+)
 from tests.factories import enriched_article
 
 DETERRENCE = "special-deterrence-force"
@@ -72,4 +86,44 @@ def bashagha_article() -> EnrichedArticle:
         text,
         actors={BASHAGHA: ("Fathi Bashagha", EntityType.PERSON, "باشاغا")},
         topics={"mediation": ["المصالحة"]},
+    )
+
+
+ALERT_CREATED = datetime(2026, 11, 24, 9, 15, tzinfo=UTC)
+
+
+def sample_alert(
+    article: EnrichedArticle | None = None,
+    *,
+    rule: str = "deterrence",
+    created_at: datetime = ALERT_CREATED,
+    status: DeliveryStatus = DeliveryStatus.PENDING,
+    attempts: int = 0,
+) -> Alert:
+    """An alert of ``rule`` on ``article`` (a Deterrence article by default)."""
+    article = article or deterrence_article()
+    return Alert(
+        id=alert_id(rule, article.id),
+        rule=AlertRule(id=rule, name=rule.title()),
+        entities=[entity.id for entity in article.entities],
+        topics=[topic.id for topic in article.topics],
+        article=ArticleSummary(
+            id=article.id,
+            title=article.title,
+            url=article.url,
+            source=article.source,
+            published_at=article.published_at,
+            snippet=article.text[:80],
+        ),
+        created_at=created_at,
+        deliveries=[
+            Delivery(
+                channel="analysts-email",
+                kind="email",
+                status=status,
+                attempts=attempts,
+                last_error=None if status != DeliveryStatus.FAILED else "550 mailbox unavailable",
+                delivered_at=created_at if status == DeliveryStatus.DELIVERED else None,
+            )
+        ],
     )

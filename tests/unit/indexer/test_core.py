@@ -9,10 +9,10 @@ import pytest
 from schemas import EntityType
 from services.indexer.core import (
     ARTICLE_MAPPINGS,
+    article_builder,
     article_document,
+    article_layout,
     classify_bulk_response,
-    index_template,
-    initial_index,
     parse_batch,
 )
 from tests.unit.indexer.articles import (
@@ -40,6 +40,9 @@ def _document_fields(value: Any, prefix: str = "") -> set[str]:
     if isinstance(value, dict):
         return set().union(*(_document_fields(v, f"{prefix}{k}.") for k, v in value.items()))
     return {prefix.rstrip(".")}
+
+
+BUILD = article_builder(article_layout("raqib-articles"))
 
 
 # --- document ------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def test_every_document_field_is_mapped() -> None:
 
 
 def test_template_is_strict_with_arabic_text_and_keyword_ids() -> None:
-    body = index_template("raqib-articles")
+    body = article_layout("raqib-articles").template()
     assert body["index_patterns"] == ["raqib-articles-*"]
     mappings = body["template"]["mappings"]
     assert mappings["dynamic"] == "strict"
@@ -149,9 +152,10 @@ def test_template_is_strict_with_arabic_text_and_keyword_ids() -> None:
     assert "settings" not in body["template"] or "analysis" not in body["template"]["settings"]
 
 
-def test_template_follows_the_alias_name() -> None:
-    assert index_template("other")["index_patterns"] == ["other-*"]
-    assert initial_index("other") == "other-000001"
+def test_template_follows_the_alias_name_and_joins_it() -> None:
+    body = article_layout("other").template()
+    assert body["index_patterns"] == ["other-*"]
+    assert body["template"]["aliases"] == {"other": {}}
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -169,8 +173,8 @@ def test_parse_batch_keeps_good_records_and_positions_of_bad_ones() -> None:
         None,
         other.model_dump_json().encode(),
     ]
-    parsed = parse_batch(values)
-    assert [(position, article.id) for position, article in parsed.articles] == [
+    parsed = parse_batch(values, article_builder(article_layout("a")))
+    assert [(position, document.id) for position, document in parsed.documents] == [
         (0, good.id),
         (4, other.id),
     ]
@@ -183,7 +187,7 @@ def test_parse_batch_keeps_good_records_and_positions_of_bad_ones() -> None:
 def test_parse_batch_error_does_not_echo_the_input() -> None:
     bad = json.loads(deterrence_article().model_dump_json())
     bad["id"] = "SECRET-LOOKING-VALUE"
-    (invalid,) = parse_batch([json.dumps(bad).encode()]).invalid
+    (invalid,) = parse_batch([json.dumps(bad).encode()], BUILD).invalid
     assert "id" in invalid.error
     assert "SECRET-LOOKING-VALUE" not in invalid.error
 
