@@ -73,6 +73,7 @@ class LocalStack:
             "RAQIB_WEBHOOK_URL": self.webhooks.url,
             "RAQIB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "RAQIB_ALERTING_STATE_FILE": str(self.workdir / "alerting.sqlite3"),
+            "RAQIB_FETCHER_STATE_FILE": str(self.workdir / "fetcher.sqlite3"),
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -152,8 +153,16 @@ def _show(
     table = Table(title="Articles indexed in Elasticsearch (alias raqib-articles)")
     for column in ("id", "title", "actors", "topics"):
         table.add_column(column, overflow="fold")
+    # The alias spans monthly indices, so look documents up with a search, not a GET by id.
+    found = es.search(
+        index="raqib-articles",
+        query={"ids": {"values": [article.id for article in articles]}},
+        size=len(articles),
+        source_includes=["actors", "topics"],
+    )
+    sources = {hit["_id"]: hit["_source"] for hit in found["hits"]["hits"]}
     for article in articles:
-        doc = es.get(index="raqib-articles", id=article.id)["_source"]
+        doc = sources.get(article.id, {})
         table.add_row(
             article.id,
             article.title[:60],
