@@ -9,10 +9,14 @@ from services.enrichment.core.enrich import enrich
 from services.enrichment.core.errors import InvalidText
 from services.enrichment.core.knowledge_base import KnowledgeBase, load_knowledge_base
 from services.enrichment.core.normalize import normalize_arabic
-from services.enrichment.core.tagger import TAGGER_VERSION, Tagger, TagResult
+from services.enrichment.core.results import FoundEntity, FoundMention, FoundTopic, TagResult
+from services.enrichment.core.tagger import TAGGER_VERSION, Tagger
 
 __all__ = [
     "TAGGER_VERSION",
+    "FoundEntity",
+    "FoundMention",
+    "FoundTopic",
     "InvalidText",
     "KnowledgeBase",
     "TagResult",

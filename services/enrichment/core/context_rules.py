@@ -7,62 +7,20 @@ per match does not grow with the article.
 from __future__ import annotations
 
 from collections.abc import Set
-from functools import lru_cache
 
 from services.enrichment.core.knowledge_base import Clause, WordSet
 from services.enrichment.core.normalize import NormalizedText
 
-__all__ = ["MatchContext", "clause_holds", "word_forms", "words_match"]
+__all__ = ["MatchContext", "clause_holds", "words_match"]
 
-# Longest first, so وبال is tried before و.
-_CLITICS = (
-    "وبال",
-    "فبال",
-    "وكال",
-    "فكال",
-    "وال",
-    "فال",
-    "بال",
-    "كال",
-    "ولل",
-    "فلل",
-    "لل",
-    "ال",
-    "وب",
-    "ول",
-    "فب",
-    "فل",
-    "وك",
-    "فك",
-    "و",
-    "ف",
-    "ب",
-    "ل",
-    "ك",
-)
 _CONJUNCTIONS = ("وب", "فب", "وك", "فك", "و", "ف", "ب", "ك")
 _CLAUSE_PUNCTUATION = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
-_MAX_WORD = 40  # characters read per word of window; longer "words" are not prose
-
-
-@lru_cache(maxsize=65_536)
-def word_forms(word: str) -> frozenset[str]:
-    """The word and its forms without clitics or ال (والقوات → القوات, قوات)."""
-    forms = {word}
-    for clitic in _CLITICS:
-        if word.startswith(clitic) and len(word) - len(clitic) >= 2:
-            rest = word[len(clitic) :]
-            forms.add(rest)
-            if clitic.endswith("لل") or clitic.endswith("ال"):
-                forms.add("ال" + rest)
-    return frozenset(forms)
 
 
 def words_match(words: list[str], wanted: WordSet) -> bool:
-    if wanted.words:
-        for word in words:
-            if word in wanted.words or not wanted.words.isdisjoint(word_forms(word)):
-                return True
+    """Whether a word of ``words`` is a wanted word (with any clitic) or they hold a phrase."""
+    if not wanted.forms.isdisjoint(words):
+        return True
     if wanted.phrases:
         joined = " " + " ".join(words) + " "
         return any(f" {phrase} " in joined for phrase in wanted.phrases)
@@ -84,12 +42,14 @@ class MatchContext:
         self.prefix = prefix
 
     def words_before(self, count: int) -> list[str]:
-        text = self.normalized.text
-        return text[max(0, self.word_start - _MAX_WORD * count) : self.word_start].split()[-count:]
+        tokens = self.normalized.tokens
+        index = self.normalized.token_index(self.word_start)
+        return tokens[max(0, index - count) : index]
 
     def words_after(self, count: int) -> list[str]:
-        text = self.normalized.text
-        return text[self.end : self.end + _MAX_WORD * count].split()[:count]
+        tokens = self.normalized.tokens
+        index = self.normalized.token_index(self.end - 1) + 1
+        return tokens[index : index + count]
 
     def opens_clause(self) -> bool:
         """True at the start of the text or right after clause punctuation or a line break."""
@@ -137,18 +97,26 @@ def clause_holds(clause: Clause, context: MatchContext, article_actors: Set[str]
             return False
     if clause.prefix is not None and context.prefix not in clause.prefix:
         return False
-    if clause.before and not words_match(context.words_before(clause.before_window), clause.before):
+    if clause.before is not None and not words_match(
+        context.words_before(clause.before_window), clause.before
+    ):
         return False
-    if clause.after and not words_match(context.words_after(clause.after_window), clause.after):
+    if clause.after is not None and not words_match(
+        context.words_after(clause.after_window), clause.after
+    ):
         return False
-    if clause.near and not _near(context, clause.near, clause.near_window):
+    if clause.near is not None and not _near(context, clause.near, clause.near_window):
         return False
-    if clause.not_near and _near(context, clause.not_near, clause.not_near_window):
+    if clause.not_near is not None and _near(context, clause.not_near, clause.not_near_window):
         return False
     if clause.after_pattern is not None and not clause.after_pattern.match(
         context.normalized.text, min(context.end + 1, len(context.normalized.text))
     ):
         return False
+    if clause.previous_word_pattern is not None:
+        before = context.words_before(1)
+        if not before or not clause.previous_word_pattern.fullmatch(before[0]):
+            return False
     if clause.previous_word_definite is not None and (
         context.previous_word_is_definite() != clause.previous_word_definite
     ):

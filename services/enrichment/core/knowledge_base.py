@@ -44,12 +44,37 @@ _NON_ALNUM = re.compile(r"[\W_]+")
 _PACKAGED = "knowledge_base.yaml"
 
 
+# Clitics a context word may carry in the text (longest first is not needed: every form is
+# listed). A word with ال also matches after وال/بال/لل... with ال dropped or kept.
+CONTEXT_CLITICS = (
+    "و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل", "وك", "فك",
+    "ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال",
+)  # fmt: skip
+
+
+def _with_clitics(words: frozenset[str]) -> frozenset[str]:
+    """Every written form of ``words`` with a clitic in front (قوات: وقوات، بالقوات، ...).
+
+    Expanded once at load time, so a window of the text is tested with one set operation
+    instead of stripping clitics from each of its words.
+    """
+    forms = set(words)
+    for word in words:
+        if len(word) >= 2:
+            forms.update(clitic + word for clitic in CONTEXT_CLITICS)
+        if word.startswith("ال") and len(word) >= 4:
+            rest = word[2:]
+            forms.update(c + rest for c in CONTEXT_CLITICS if c.endswith(("ال", "لل")))
+    return frozenset(forms)
+
+
 @dataclass(frozen=True, slots=True)
 class WordSet:
-    """Normalised context words; single words compare with clitics stripped, phrases as text."""
+    """Normalised context words (matched with any clitic in front) and phrases (as text)."""
 
     words: frozenset[str] = frozenset()
     phrases: tuple[str, ...] = ()
+    forms: frozenset[str] = frozenset()  # the words with every clitic: see _with_clitics
 
     def __bool__(self) -> bool:
         return bool(self.words or self.phrases)
@@ -60,24 +85,27 @@ class Clause:
     """A conjunction of conditions; ``name`` names the reason in the mention's rule."""
 
     name: str
-    before: WordSet = WordSet()
+    before: WordSet | None = None
     before_window: int = 2
-    after: WordSet = WordSet()
+    after: WordSet | None = None
     after_window: int = 2
-    near: WordSet = WordSet()
+    near: WordSet | None = None
     near_window: int = 10
-    not_near: WordSet = WordSet()
+    not_near: WordSet | None = None
     not_near_window: int = 10
     prefix: frozenset[str] | None = None
     clause_start: bool | None = None
     previous_word_definite: bool | None = None
     after_pattern: re.Pattern[str] | None = None
+    previous_word_pattern: re.Pattern[str] | None = None
     article_mentions: frozenset[str] = frozenset()
     also_article_mentions: frozenset[str] = frozenset()
+    # Derived once here: clauses are evaluated for most mentions of every article.
+    needs_article: bool = field(init=False)
 
-    @property
-    def needs_article(self) -> bool:
-        return bool(self.article_mentions or self.also_article_mentions)
+    def __post_init__(self) -> None:
+        needs = bool(self.article_mentions or self.also_article_mentions)
+        object.__setattr__(self, "needs_article", needs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +125,14 @@ class ContextRule:
     reject: tuple[Clause, ...] = ()
     accept: tuple[Clause, ...] = ()
     surname: Surname | None = None
+    # Whether a rejection, or the whole decision, depends on the rest of the article.
+    decided_by_article: bool = field(init=False)
+    can_accept_by_article: bool = field(init=False)
 
-    @property
-    def decided_by_article(self) -> bool:
-        """Whether a rejection, or the whole decision, depends on the rest of the article."""
-        return self.surname is not None or any(c.needs_article for c in self.reject)
-
-    @property
-    def can_accept_by_article(self) -> bool:
-        return any(c.needs_article for c in self.accept)
+    def __post_init__(self) -> None:
+        decided = self.surname is not None or any(c.needs_article for c in self.reject)
+        object.__setattr__(self, "decided_by_article", decided)
+        object.__setattr__(self, "can_accept_by_article", any(c.needs_article for c in self.accept))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +213,27 @@ def load_knowledge_base(path: Path | None = None) -> KnowledgeBase:
 def parse_knowledge_base(data: bytes | str, *, source: str = "<knowledge base>") -> KnowledgeBase:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
     digest = hashlib.sha256(raw).hexdigest()[:8]
     return build_knowledge_base(document, source=source, digest=digest)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key written twice in one mapping (two actors with one id
+    would otherwise silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def build_knowledge_base(
@@ -251,9 +294,26 @@ class _Builder:
             topic_id: self.topic(topic_id, spec)
             for topic_id, spec in self.mapping(root.get("topics", {}), "topics").items()
         }
+        self.check_shared_aliases(actors)
         return KnowledgeBase(
             version=f"{version}+{digest}", actors=actors, rules=rules, topics=topics
         )
+
+    def check_shared_aliases(self, actors: dict[str, Actor]) -> None:
+        """An alias two actors claim needs a context rule to decide between them: at most one
+        of the claims may be unconditional."""
+        claims: dict[str, list[Alias]] = {}
+        for actor in actors.values():
+            for alias in actor.aliases:
+                claims.setdefault(alias.normalized, []).append(alias)
+        for normalized, aliases in claims.items():
+            unconditional = [a.actor_id for a in aliases if a.rule is None]
+            if len(aliases) > 1 and len(unconditional) > 1:
+                raise self.fail(
+                    "actors",
+                    f"alias {normalized!r} is claimed by {sorted(unconditional)} with no "
+                    "context rule to decide between them",
+                )
 
     def words(self, value: Any, where: str) -> WordSet:
         words: set[str] = set()
@@ -264,7 +324,7 @@ class _Builder:
                 phrases.append(normal)
             else:
                 words.add(normal)
-        return WordSet(frozenset(words), tuple(phrases))
+        return WordSet(frozenset(words), tuple(phrases), _with_clitics(frozenset(words)))
 
     def ids(self, value: Any, where: str, actor_ids: set[str]) -> frozenset[str]:
         ids = frozenset(self.text(v, where) for v in self.listing(value, where))
@@ -295,18 +355,21 @@ class _Builder:
             "clause_start",
             "previous_word_definite",
             "after_pattern",
+            "previous_word_pattern",
             "article_mentions",
             "also_article_mentions",
         }
         extra = sorted(set(spec) - known)
         if extra:
             raise self.fail(where, f"unknown conditions {extra}")
-        pattern = None
-        if "after_pattern" in spec:
-            try:
-                pattern = re.compile(self.text(spec["after_pattern"], f"{where}.after_pattern"))
-            except re.error as error:
-                raise self.fail(f"{where}.after_pattern", f"bad regex: {error}") from error
+        patterns: dict[str, re.Pattern[str] | None] = {}
+        for key in ("after_pattern", "previous_word_pattern"):
+            patterns[key] = None
+            if key in spec:
+                try:
+                    patterns[key] = re.compile(self.text(spec[key], f"{where}.{key}"))
+                except re.error as error:
+                    raise self.fail(f"{where}.{key}", f"bad regex: {error}") from error
         prefix = None
         if "prefix" in spec:
             prefix = frozenset(
@@ -321,18 +384,19 @@ class _Builder:
             flags[key] = value
         return Clause(
             name=self.text(spec.get("name"), f"{where}.name"),
-            before=self.words(spec.get("before"), f"{where}.before"),
+            before=self.words(spec.get("before"), f"{where}.before") or None,
             before_window=self.window(spec, "before_window", where, 2),
-            after=self.words(spec.get("after"), f"{where}.after"),
+            after=self.words(spec.get("after"), f"{where}.after") or None,
             after_window=self.window(spec, "after_window", where, 2),
-            near=self.words(spec.get("near"), f"{where}.near"),
+            near=self.words(spec.get("near"), f"{where}.near") or None,
             near_window=self.window(spec, "near_window", where, 10),
-            not_near=self.words(spec.get("not_near"), f"{where}.not_near"),
+            not_near=self.words(spec.get("not_near"), f"{where}.not_near") or None,
             not_near_window=self.window(spec, "not_near_window", where, 10),
             prefix=prefix,
             clause_start=flags["clause_start"],
             previous_word_definite=flags["previous_word_definite"],
-            after_pattern=pattern,
+            after_pattern=patterns["after_pattern"],
+            previous_word_pattern=patterns["previous_word_pattern"],
             article_mentions=self.ids(
                 spec.get("article_mentions"), f"{where}.article_mentions", actor_ids
             ),

@@ -33,7 +33,9 @@ _LONGEST_PREFIX = max(len(p) for p in TERM_PREFIXES)
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass pays object.__setattr__ per field, and tens of these are made
+# per article.
+@dataclass(slots=True)
 class AliasMatch:
     start: int  # normalised offsets of the alias itself, without the clitic
     end: int
@@ -42,7 +44,7 @@ class AliasMatch:
     aliases: tuple[Alias, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TermMatch:
     start: int
     end: int
@@ -50,8 +52,34 @@ class TermMatch:
     term: TopicTerm
 
 
-# One automaton target: what to report, and the clitics it may take.
-_Target = tuple[Alias | TopicTerm, frozenset[str]]
+# What one automaton key reports after a given clitic: the aliases, the topic terms, and
+# whether any of them is case-sensitive (checked against the original letters).
+_Targets = tuple[tuple[Alias, ...], tuple[TopicTerm, ...], bool]
+# Per key: its length, the clitics it takes and its targets when every target takes the same
+# clitics (almost every key: no per-key dictionary, so 10,000s of keys stay small), else a
+# mapping from clitic to targets.
+_KeyValue = tuple[int, frozenset[str], _Targets, dict[str, _Targets] | None]
+
+
+def _targets(matching: list[Alias | TopicTerm]) -> _Targets:
+    # Aliases with a context rule first: an unconditional claim of the same words is the
+    # fallback when every rule refuses.
+    aliases = tuple(
+        sorted((t for t in matching if isinstance(t, Alias)), key=lambda a: a.rule is None)
+    )
+    terms = tuple(t for t in matching if isinstance(t, TopicTerm))
+    return aliases, terms, any(t.case_sensitive for t in matching)
+
+
+def _key_value(key: str, targets: list[tuple[Alias | TopicTerm, frozenset[str]]]) -> _KeyValue:
+    prefix_sets = {prefixes for _, prefixes in targets}
+    if len(prefix_sets) == 1:
+        return len(key), prefix_sets.pop(), _targets([t for t, _ in targets]), None
+    by_prefix = {
+        prefix: _targets([t for t, prefixes in targets if prefix in prefixes])
+        for prefix in frozenset().union(*prefix_sets)
+    }
+    return len(key), frozenset(by_prefix), ((), (), False), by_prefix
 
 
 def _alias_keys(alias: Alias) -> list[tuple[str, frozenset[str]]]:
@@ -80,7 +108,7 @@ class Matcher:
     """The automaton of one knowledge base (built once, shared by every tagging call)."""
 
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
-        targets: dict[str, list[_Target]] = {}
+        targets: dict[str, list[tuple[Alias | TopicTerm, frozenset[str]]]] = {}
         for actor in knowledge_base.actors.values():
             for alias in actor.aliases:
                 for key, prefixes in _alias_keys(alias):
@@ -91,7 +119,7 @@ class Matcher:
                     targets.setdefault(key, []).append((term, prefixes))
         automaton = ahocorasick.Automaton()
         for key, key_targets in targets.items():
-            automaton.add_word(key, (len(key), tuple(key_targets)))
+            automaton.add_word(key, _key_value(key, key_targets))
         automaton.make_automaton()
         self._automaton = automaton
         self.key_count = len(targets)
@@ -102,7 +130,7 @@ class Matcher:
         size = len(text)
         aliases: list[AliasMatch] = []
         terms: list[TermMatch] = []
-        for last, (length, key_targets) in self._automaton.iter(text):
+        for last, (length, prefixes, found, by_prefix) in self._automaton.iter(text):
             end = last + 1
             if end != size and text[end] != " ":
                 continue
@@ -115,18 +143,26 @@ class Matcher:
                     continue
                 word_start = space + 1
                 prefix = text[word_start:start]
-            matched_aliases: list[Alias] = []
-            for target, prefixes in key_targets:
-                if prefix not in prefixes:
-                    continue
-                if target.case_sensitive and not _same_case(normalized, start, end, target):
-                    continue
-                if isinstance(target, Alias):
-                    matched_aliases.append(target)
-                else:
-                    terms.append(TermMatch(start, end, word_start, target))
-            if matched_aliases:
-                aliases.append(AliasMatch(start, end, word_start, prefix, tuple(matched_aliases)))
+            if prefix not in prefixes:
+                continue
+            if by_prefix is not None:
+                found = by_prefix[prefix]
+            key_aliases, key_terms, case_sensitive = found
+            if case_sensitive:
+                key_aliases = tuple(
+                    a
+                    for a in key_aliases
+                    if not a.case_sensitive or _same_case(normalized, start, end, a)
+                )
+                key_terms = tuple(
+                    t
+                    for t in key_terms
+                    if not t.case_sensitive or _same_case(normalized, start, end, t)
+                )
+            for term in key_terms:
+                terms.append(TermMatch(start, end, word_start, term))
+            if key_aliases:
+                aliases.append(AliasMatch(start, end, word_start, prefix, key_aliases))
         return aliases, terms
 
 

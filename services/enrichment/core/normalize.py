@@ -27,6 +27,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
+from itertools import accumulate, compress
 
 __all__ = ["NormalizedText", "normalize_arabic", "normalize_text"]
 
@@ -160,7 +161,6 @@ _COMMON_SEPARATORS = (
     "€",
 )
 _OTHER_SEPARATOR = re.compile(r"[^\w\s]|_")
-_SPACE_RUN = re.compile(" {2,}")
 _UNUSUAL_WHITESPACE = re.compile(r"[^\S ]")
 
 _DIGIT_OR_OTHER = re.compile(r"(?![0-9])\d")
@@ -221,8 +221,8 @@ def _fold_digit(match: re.Match[str]) -> str:
     return str(unicodedata.decimal(match.group(), 0))
 
 
-def _fold(text: str) -> str:
-    """Deleted characters removed; every other character mapped to exactly one character."""
+def _fold_reference(text: str) -> str:
+    """The definition of folding, applied to any text; ``_fold`` applies it per character."""
     if _DELETED_RUN.search(text):
         text = _DELETED_RUN.sub("", text)
     if _CASED_OR_COMPAT.search(text):
@@ -243,6 +243,38 @@ def _fold(text: str) -> str:
     return text
 
 
+# Characters that fold to themselves and are frequent in news: ASCII lower-case letters and
+# digits, the space, and the Arabic letters that no rule changes. Every other character is
+# looked up (and its fold cached) once per distinct character of a text.
+_PLAIN = "a-z0-9 \u0621\u0627\u0628\u062a-\u063a\u0641-\u0648\u064a"
+_SPECIAL = re.compile(f"[^{_PLAIN}]")
+_CHAR_FOLDS: dict[str, str] = {}
+
+
+def _char_fold(char: str) -> str:
+    folded = _CHAR_FOLDS.get(char)
+    if folded is None:
+        folded = _CHAR_FOLDS[char] = _fold_reference(char)
+    return folded
+
+
+def _fold(text: str) -> tuple[str, bool]:
+    """Deleted characters removed, every other character mapped to exactly one character;
+    and whether anything was deleted.
+
+    Folding is per character, so the text is scanned once for characters outside the plain
+    set and each distinct one is replaced in a single ``str.replace`` pass (a per-character
+    ``str.translate`` or regex callback costs several times more on Arabic text).
+    """
+    deleted = False
+    for char in set(_SPECIAL.findall(text)):
+        folded = _char_fold(char)
+        if folded != char:
+            text = text.replace(char, folded)
+            deleted = deleted or not folded
+    return text, deleted
+
+
 def _collapse(folded: str) -> str:
     text = folded
     while "  " in text:
@@ -253,14 +285,52 @@ def _collapse(folded: str) -> str:
 class NormalizedText:
     """A normalised text plus the way back to offsets of the original text."""
 
-    __slots__ = ("_collapse_map", "_deletion_map", "_folded", "original", "text")
+    __slots__ = (
+        "_collapse_map",
+        "_deletion_map",
+        "_folded",
+        "_has_deletions",
+        "_token_starts",
+        "_tokens",
+        "original",
+        "text",
+    )
 
     def __init__(self, original: str) -> None:
         self.original = original
-        self._folded = _fold(original)
+        self._folded, self._has_deletions = _fold(original)
         self.text = _collapse(self._folded)
         self._collapse_map: tuple[list[int], list[int]] | None = None
         self._deletion_map: tuple[list[int], list[int]] | None = None
+        self._tokens: list[str] | None = None
+        self._token_starts: list[int] = []
+
+    @property
+    def tokens(self) -> list[str]:
+        """The words of the normalised text (split once, on first use)."""
+        if self._tokens is None:
+            self._index_words()
+        assert self._tokens is not None
+        return self._tokens
+
+    def token_index(self, offset: int) -> int:
+        """The index in ``tokens`` of the word holding ``offset`` (a space: the word before)."""
+        if self._tokens is None:
+            self._index_words()
+        return bisect_right(self._token_starts, offset) - 1
+
+    def _index_words(self) -> None:
+        """Words, where each starts in the normalised text, and where in the folded text.
+
+        The folded text split on spaces gives the words and the empty strings of space runs;
+        the running sums are computed by C iterators, not a Python loop per word.
+        """
+        pieces = self._folded.split(" ")
+        lengths = list(map(len, pieces))
+        self._tokens = list(filter(None, pieces))
+        starts = accumulate(map(_plus_one, lengths), initial=0)
+        self._token_starts = list(accumulate(map(_plus_one, map(len, self._tokens)), initial=0))
+        self._collapse_map = (self._token_starts, list(compress(starts, lengths)) or [0])
 
     def __len__(self) -> int:
         return len(self.text)
@@ -268,9 +338,13 @@ class NormalizedText:
     def to_original(self, offset: int) -> int:
         """Offset in the original text of the character at ``offset`` of the normalised text."""
         if self._collapse_map is None:
-            self._collapse_map = _collapse_breakpoints(self._folded)
-        positions, shifts = self._collapse_map
-        folded_offset = offset + shifts[bisect_right(positions, offset) - 1]
+            self._index_words()
+            assert self._collapse_map is not None
+        word_starts, folded_starts = self._collapse_map
+        index = bisect_right(word_starts, offset) - 1
+        folded_offset = folded_starts[index] + offset - word_starts[index]
+        if not self._has_deletions:
+            return folded_offset
         if self._deletion_map is None:
             self._deletion_map = _deletion_breakpoints(self.original)
         positions, shifts = self._deletion_map
@@ -289,22 +363,7 @@ class NormalizedText:
         return original_start, original_end
 
 
-def _collapse_breakpoints(folded: str) -> tuple[list[int], list[int]]:
-    """Breakpoints mapping normalised offsets to offsets of the folded (uncollapsed) text."""
-    leading = len(folded) - len(folded.lstrip(" "))
-    positions, shifts = [0], [leading]
-    shift = leading
-    size = len(folded)
-    for match in _SPACE_RUN.finditer(folded, leading):
-        start, end = match.span()
-        if end == size:
-            break
-        removed = end - start - 1
-        # The run becomes one space at (start - shift); what follows moves left by `removed`.
-        positions.append(start - shift + 1)
-        shift += removed
-        shifts.append(shift)
-    return positions, shifts
+_plus_one = (1).__add__
 
 
 def _deletion_breakpoints(original: str) -> tuple[list[int], list[int]]:
@@ -326,4 +385,4 @@ def normalize_text(text: str) -> NormalizedText:
 
 def normalize_arabic(text: str) -> str:
     """The matching form of ``text`` (see the module docstring for every rule)."""
-    return _collapse(_fold(text))
+    return _collapse(_fold(text)[0])

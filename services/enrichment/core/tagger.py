@@ -15,12 +15,12 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from schemas import Entity, Mention, Topic
 from services.enrichment.core.context_rules import MatchContext, clause_holds, words_match
 from services.enrichment.core.errors import InvalidText
 from services.enrichment.core.knowledge_base import Alias, ContextRule, KnowledgeBase, Surname
 from services.enrichment.core.matcher import AliasMatch, TermMatch, resolve_overlaps
 from services.enrichment.core.normalize import NormalizedText, normalize_text
+from services.enrichment.core.results import FoundEntity, FoundMention, TagResult
 from services.enrichment.core.topics import decide_topics
 
 __all__ = ["TAGGER_VERSION", "TagResult", "Tagger", "check_text"]
@@ -30,13 +30,6 @@ TAGGER_VERSION = "1.0.0"
 UNAMBIGUOUS = "unambiguous-alias"
 _BINARY_CHARACTERS = re.compile(r"[\x01-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _FIELDS = ("title", "text")
-
-
-@dataclass(frozen=True, slots=True)
-class TagResult:
-    entities: list[Entity]
-    topics: list[Topic]
-    normalized_title: str
 
 
 @dataclass(slots=True)
@@ -51,7 +44,7 @@ class _Candidate:
         return MatchContext(self.normalized, m.start, m.end, m.word_start, m.prefix)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Decision:
     candidate: _Candidate
     alias: Alias
@@ -160,23 +153,19 @@ class Tagger:
 
     # ------------------------------------------------------------------ output
 
-    def _entities(self, decisions: list[_Decision]) -> list[Entity]:
-        by_actor: dict[str, list[_Decision]] = {}
-        for decision in sorted(decisions, key=lambda d: d.candidate.order):
-            by_actor.setdefault(decision.actor_id, []).append(decision)
-        entities = []
-        for actor_id, actor_decisions in by_actor.items():
-            actor = self._actors[actor_id]
-            # Built from validated knowledge-base values and checked spans: skip re-validation.
-            entities.append(
-                Entity.model_construct(
-                    id=actor.id,
-                    name=actor.name,
-                    type=actor.type,
-                    mentions=[_mention(d) for d in actor_decisions],
-                )
-            )
-        return entities
+    def _entities(self, decisions: list[_Decision]) -> list[FoundEntity]:
+        by_actor: dict[str, list[FoundMention]] = {}
+        for decision in sorted(decisions, key=_order):
+            by_actor.setdefault(decision.actor_id, []).append(_mention(decision))
+        actors = self._actors
+        return [
+            FoundEntity(actors[actor_id].id, actors[actor_id].name, actors[actor_id].type, mentions)
+            for actor_id, mentions in by_actor.items()
+        ]
+
+
+def _order(decision: _Decision) -> int:
+    return decision.candidate.order
 
 
 def _resolve_surname(
@@ -220,15 +209,15 @@ def _local_verdict(rule: ContextRule, context: MatchContext) -> str | None:
 _REJECTED = ""
 
 
-def _mention(decision: _Decision) -> Mention:
+def _mention(decision: _Decision) -> FoundMention:
     candidate = decision.candidate
     normalized = candidate.normalized
     start, end = normalized.original_span(candidate.match.start, candidate.match.end)
-    return Mention.model_construct(
-        start=start,
-        end=end,
-        text=normalized.original[start:end],
-        alias=decision.alias.text,
-        rule=decision.rule,
-        field="title" if candidate.field == "title" else "text",
+    return FoundMention(
+        start,
+        end,
+        normalized.original[start:end],
+        decision.alias.text,
+        decision.rule,
+        candidate.field,
     )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from schemas import Topic
 from services.enrichment.core.knowledge_base import KnowledgeBase
 from services.enrichment.core.matcher import TermMatch
+from services.enrichment.core.results import FoundTopic
 
 __all__ = ["decide_topics"]
 
 
 def decide_topics(
     knowledge_base: KnowledgeBase, matches_by_field: Iterable[list[TermMatch]]
-) -> list[Topic]:
+) -> list[FoundTopic]:
     """A topic whose matched term weights reach its ``min_score``; evidence = the terms.
 
     One word position counts once per topic (الاشتباكات and اشتباكات at one place are one
@@ -39,7 +39,7 @@ def decide_topics(
             scores[topic_id] = scores.get(topic_id, 0) + match.term.weight
             evidence.setdefault(topic_id, {})[match.term.normalized] = None
     return [
-        Topic(id=topic.id, evidence=list(evidence[topic.id]))
+        FoundTopic(topic.id, list(evidence[topic.id]))
         for topic in knowledge_base.topics.values()
         if scores.get(topic.id, 0) >= topic.min_score
     ]

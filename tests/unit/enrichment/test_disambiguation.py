@@ -307,3 +307,45 @@ def test_house_of_representatives_needs_libyan_context(actor_ids: Tag) -> None:
 def test_capitals_count_as_their_country(actor_ids: Tag) -> None:
     ids = actor_ids("ظهر حفتر في القاهرة قادما من موسكو.")
     assert {"egypt", "russia"} <= ids
+
+
+# ------------------------------------------------------------------ country or adjective
+
+
+@pytest.mark.parametrize(
+    ("text", "actor"),
+    [
+        ("استقبل حفتر وفداً روسياً رفيعاً في بنغازي.", "russia"),
+        ("تلقت الحكومة دعما تركيا غير محدود.", "turkey"),
+        ("قتل مقاتلا سوريا في الاشتباكات.", "syria"),
+        ("أوقفت الشرطة شابا ليبيا على الحدود.", "libya"),
+    ],
+)
+def test_accusative_adjective_is_not_the_country(actor_ids: Tag, text: str, actor: str) -> None:
+    assert actor not in actor_ids(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "actor"),
+    [
+        ("زار الوفد روسيا الأسبوع الماضي.", "russia"),
+        ("وقعت ليبيا وتركيا مذكرة تفاهم.", "turkey"),
+        ("زار الوزير روسيا، تركيا، وإيطاليا.", "turkey"),
+        ("قالت روسيا إنها لن تتدخل.", "russia"),
+        ("عاد كما سوريا إلى الجامعة العربية.", "syria"),
+    ],
+)
+def test_the_country_name_after_other_words_is_the_country(
+    actor_ids: Tag, text: str, actor: str
+) -> None:
+    assert actor in actor_ids(text)
+
+
+def test_a_first_name_after_his_son_with_the_father_named(actor_ids: Tag) -> None:
+    assert "saddam-haftar" in actor_ids("استقبل خليفة حفتر الوفد بحضور نجله صدام.")
+    assert "saddam-haftar" not in actor_ids("استقبل الوزير الوفد بحضور نجله صدام.")
+
+
+def test_a_foreign_deterrent_force_is_not_the_libyan_force(actor_ids: Tag) -> None:
+    assert SDF not in actor_ids("قال وزير الدفاع الإيراني إن بلاده تملك قوة الردع الكافية.")
+    assert SDF in actor_ids("قال الناطق إن قوة الردع انتشرت في طرابلس بعد الاشتباكات.")

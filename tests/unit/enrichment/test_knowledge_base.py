@@ -9,7 +9,7 @@ import yaml
 from schemas import EntityType
 from services.common.errors import ConfigError
 from services.enrichment.core import KnowledgeBase, Tagger, load_knowledge_base
-from services.enrichment.core.knowledge_base import build_knowledge_base
+from services.enrichment.core.knowledge_base import build_knowledge_base, parse_knowledge_base
 
 DESIGN_ACTORS = [
     "special-deterrence-force",
@@ -150,3 +150,31 @@ def test_topics_have_evidence(tagger: Tagger) -> None:
     [topic] = [t for t in result.topics if t.id == "armed-clashes"]
     assert topic.evidence == ["اشتباكات"]
     assert "armed-clashes" not in {t.id for t in tagger.tag("", "قال إن هجوم البرد قادم.").topics}
+
+
+def test_an_alias_two_actors_claim_needs_a_context_rule() -> None:
+    twins = {
+        "a": {"type": "person", "name": "A", "aliases": ["زيد عمرو"]},
+        "b": {"type": "person", "name": "B", "aliases": ["زَيد عمرو"]},  # the same once normalised
+    }
+    with pytest.raises(ConfigError, match="claimed by \\['a', 'b'\\]"):
+        build_knowledge_base({**MINIMAL, "actors": twins}, source="kb.yaml")
+    decided = {
+        "context_rules": {"r": {"accept": [{"name": "c", "before": ["السيد"]}]}},
+        "actors": {**twins, "b": {"type": "person", "name": "B", "ambiguous": {"r": ["زيد عمرو"]}}},
+    }
+    tagger = Tagger(build_knowledge_base({**MINIMAL, **decided}, source="kb.yaml"))
+    # The rule is tried first; the unconditional claim takes the alias when the rule refuses.
+    assert [e.id for e in tagger.tag("", "قال السيد زيد عمرو").entities] == ["b"]
+    assert [e.id for e in tagger.tag("", "قال زيد عمرو").entities] == ["a"]
+
+
+def test_an_actor_id_written_twice_is_refused() -> None:
+    text = (
+        'version: "1"\nactors:\n'
+        "  a: {type: city, name: A, aliases: [x]}\n"
+        "  a: {type: city, name: B, aliases: [y]}\n"
+        "topics:\n  t: {terms: [z]}\n"
+    )
+    with pytest.raises(ConfigError, match="duplicate key 'a'"):
+        parse_knowledge_base(text, source="kb.yaml")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.enrichment.core import normalize_arabic
-from services.enrichment.core.normalize import normalize_text
+from services.enrichment.core.normalize import _SPECIAL, _fold, _fold_reference, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,21 @@ def test_every_offset_maps_to_the_same_letter() -> None:
             assert not source.isalnum()
         else:
             assert normalize_arabic(source) == char
+
+
+def test_plain_characters_fold_to_themselves() -> None:
+    # The fast path never looks at these characters: they must be fixed points of the rules.
+    plain = [chr(c) for c in range(0x10000) if not _SPECIAL.match(chr(c))]
+    assert len(plain) > 60
+    assert [c for c in plain if _fold_reference(c) != c] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "قائدُ ميليشيا «الردع» في طرابلسَ، ١٨ أيار/مايو ٢٠١٦ — Khalifa Ḥaftar ΣΟΦΟΣ İstanbul",
+        "ﻣﺼﺮ ک ی ؤئى ـــ \u200f\u202b x\u0301 ＡＢＣ ß ﻻ 😀 \t\r\n_",
+    ],
+)
+def test_per_character_folding_equals_the_whole_text_rules(text: str) -> None:
+    assert _fold(text)[0] == _fold_reference(text)
