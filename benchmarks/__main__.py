@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 QUICK_ARGS: dict[str, list[str]] = {
     "benchmarks.tagger": ["--seconds", "0.5"],
+    "benchmarks.fetcher": ["--quick"],
     "benchmarks.pipeline": ["--articles", "50", "--timeout", "120"],
+    "benchmarks.indexer": ["--quick"],
+    "benchmarks.alerting": ["--quick"],
 }
 
 

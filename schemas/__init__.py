@@ -4,8 +4,10 @@ from schemas.models import (
     EVENTS,
     Alert,
     AlertRule,
+    AlertWindow,
     ArticleSummary,
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     EnrichedArticle,
     Entity,
@@ -17,14 +19,17 @@ from schemas.models import (
     article_id,
     content_hash,
     utc_now,
+    window_alert_id,
 )
 
 __all__ = [
     "EVENTS",
     "Alert",
     "AlertRule",
+    "AlertWindow",
     "ArticleSummary",
     "Delivery",
+    "DeliveryAttempt",
     "DeliveryStatus",
     "EnrichedArticle",
     "Entity",
@@ -36,4 +41,5 @@ __all__ = [
     "article_id",
     "content_hash",
     "utc_now",
+    "window_alert_id",
 ]

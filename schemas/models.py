@@ -109,6 +109,17 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class DeliveryAttempt(_Event):
+    """One try at delivering an alert over one channel."""
+
+    number: int = Field(ge=1, description="1 for the first attempt, counted across restarts.")
+    at: AwareDatetime
+    error: str | None = Field(default=None, description="None when the attempt delivered.")
+    status_code: int | None = Field(
+        default=None, description="The HTTP status or SMTP reply code, when there was one."
+    )
+
+
 class Delivery(_Event):
     channel: str = Field(description="Channel name from the rules file, e.g. 'analysts-email'.")
     kind: Literal["email", "webhook"]
@@ -116,11 +127,35 @@ class Delivery(_Event):
     attempts: int = Field(ge=0)
     last_error: str | None = None
     delivered_at: AwareDatetime | None = None
+    attempt_log: list[DeliveryAttempt] = Field(
+        default_factory=list, description="Every attempt so far, oldest first."
+    )
+    digest_id: str | None = Field(
+        default=None,
+        description="Set when the alert is (to be) delivered inside a digest message.",
+    )
 
 
 class AlertRule(_Event):
     id: str
     name: str
+    kind: Literal["match", "threshold", "spike"] = "match"
+
+
+class AlertWindow(_Event):
+    """The time window a threshold or spike alert counted (article times, not arrival)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    count: int = Field(ge=0, description="Matching articles in [start, end).")
+    baseline_start: AwareDatetime | None = None
+    baseline_end: AwareDatetime | None = None
+    baseline_count: int | None = Field(
+        default=None, ge=0, description="Spike rules: matching articles in the baseline window."
+    )
+    article_ids: list[ArticleId] = Field(
+        default_factory=list, description="The matching articles in the window when it fired."
+    )
 
 
 class ArticleSummary(_Event):
@@ -134,11 +169,26 @@ class ArticleSummary(_Event):
 
 class Alert(_Event):
     schema_version: Literal[1] = 1
-    id: str = Field(pattern=r"^[0-9a-f]{16}$", description="alert_id(rule id, article id)")
+    id: str = Field(
+        pattern=r"^[0-9a-f]{16}$",
+        description="alert_id(rule id, article id); for threshold and spike rules "
+        "alert_id(rule id, window start)",
+    )
     rule: AlertRule
+    kind: Literal["match", "threshold", "spike"] = Field(
+        default="match", description="The kind of the rule that raised it."
+    )
     entities: list[str] = Field(description="Ids of the matched actors.")
     topics: list[str] = Field(description="Ids of the matched topics.")
-    article: ArticleSummary
+    keywords: list[str] = Field(
+        default_factory=list, description="The rule's keywords found in the article."
+    )
+    article: ArticleSummary = Field(
+        description="The article that raised it (for windows: the one that crossed the line)."
+    )
+    window: AlertWindow | None = Field(
+        default=None, description="Threshold and spike alerts: the window that fired."
+    )
     created_at: AwareDatetime
     deliveries: list[Delivery]
 
@@ -146,6 +196,12 @@ class Alert(_Event):
 def alert_id(rule_id: str, article: ArticleId) -> str:
     """Deterministic alert id, so a replayed article never raises a second alert."""
     return hashlib.sha256(f"{rule_id}\n{article}".encode()).hexdigest()[:16]
+
+
+def window_alert_id(rule_id: str, window_start: datetime) -> str:
+    """Deterministic id of a threshold/spike alert: one per rule and window (article time)."""
+    stamp = window_start.astimezone(UTC).isoformat()
+    return hashlib.sha256(f"{rule_id}\nwindow\n{stamp}".encode()).hexdigest()[:16]
 
 
 EVENTS: dict[str, type[BaseModel]] = {

@@ -21,6 +21,13 @@ app = typer.Typer(
 )
 schemas_app = typer.Typer(help="The event contracts' JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+from services.alerting.cli import rules_app  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
+from services.fetcher.cli import feeds_app, fetch  # noqa: E402  (fetcher commands)
+
+app.add_typer(feeds_app, name="feeds")
+app.command()(fetch)
 
 # The repository's fixtures wherever the command is started from (an editable install);
 # in an installed image, ./seeds of the working directory.
@@ -66,8 +73,8 @@ def tag(
             continue
         line = {
             "path": name,
-            "entities": [e.model_dump(mode="json") for e in result.entities],
-            "topics": [t.model_dump(mode="json") for t in result.topics],
+            "entities": [e.to_dict() for e in result.entities],
+            "topics": [t.to_dict() for t in result.topics],
         }
         typer.echo(json.dumps(line, ensure_ascii=False))
     if failed:
@@ -158,6 +165,10 @@ def schemas_export() -> None:
     for path in export_schemas():
         typer.echo(str(path))
 
+
+from services.indexer.cli import register as register_indexer  # noqa: E402
+
+register_indexer(app)  # raqib search, raqib kibana import
 
 if __name__ == "__main__":
     app()

@@ -1,25 +1,34 @@
-"""Alerting wiring: ``articles.enriched`` → rules → email/webhook → ``alerts``.
+"""Alerting wiring: ``articles.enriched`` → rules → outbox → email/webhook → ``alerts``.
 
-An article's offset is committed only after each of its alerts' deliveries reached a final
-state (delivered, or failed after the last retry) and the alert was published. A failed
-delivery sends the alert to ``alerting.dlq`` and the service moves on.
+Articles are read in batches. For each batch the rules run, and the alerts they raise (with
+their articles), the window counts and cooldown firings are written to the state file in one
+transaction; the alerts are published to ``alerts``; only then is the offset committed.
+Delivery runs from there, concurrently and outside the consumer, so a slow receiver delays
+no other alert; an alert that was written is delivered even across a crash (the start
+resumes the outbox), and one that was delivered is never sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from prometheus_client import Counter
+from pydantic import ValidationError
 
-from schemas import Alert, DeliveryStatus, EnrichedArticle, utc_now
+from schemas import Alert, EnrichedArticle, utc_now
 from services.alerting.channels import Dispatcher, build_channels
-from services.alerting.core import RULE_KINDS, build_alert, evaluate_rules, load_rules
+from services.alerting.core import RULE_KINDS, Engine, RuleSet, load_rules, window_start
+from services.alerting.outbox import AlertDeliverer, DigestSender, failed, window_horizon
 from services.alerting.settings import AlertingSettings
 from services.alerting.store import SentStore
-from services.common.errors import PermanentError
 from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
@@ -27,13 +36,19 @@ from services.common.kafka import (
     dead_letter_topic,
     ensure_topics,
     make_broker,
+    publish_dead_letter,
     stage_subscriber,
 )
 
 STAGE = "alerting"
+PRUNE_EVERY = timedelta(minutes=10)
 
-ALERTS_RAISED = Counter(
-    "raqib_alerting_alerts_total", "Alerts raised (first publication), by rule.", ["rule"]
+ALERTS_RAISED = Counter("raqib_alerting_alerts_total", "Alerts raised, by rule.", ["rule"])
+ALERTS_SUPPRESSED = Counter(
+    "raqib_alerting_suppressed_total", "Alerts a cooldown suppressed, by rule.", ["rule"]
+)
+ALERTS_REPEATED = Counter(
+    "raqib_alerting_repeated_total", "Alerts seen again (a replay), not raised twice.", ["rule"]
 )
 
 log = logging.getLogger("raqib.alerting")
@@ -41,18 +56,25 @@ log = logging.getLogger("raqib.alerting")
 
 def failed_alert_headers(alert: Alert) -> dict[str, str]:
     """The ``x-raqib-*`` dead-letter headers, for an alert whose delivery failed."""
-    failed = [d for d in alert.deliveries if d.status is DeliveryStatus.FAILED]
+    errors = "; ".join(
+        f"{d.channel}: " + " | ".join(f"#{a.number} {a.error}" for a in d.attempt_log if a.error)
+        for d in failed(alert)
+    )
     return {
         "x-raqib-stage": STAGE,
         "x-raqib-error-type": "DeliveryFailed",
-        "x-raqib-error": "; ".join(f"{d.channel}: {d.last_error}" for d in failed)[:4000],
+        "x-raqib-error": errors[:4000],
         "x-raqib-alert-id": alert.id,
         "x-raqib-failed-at": datetime.now(UTC).isoformat(),
     }
 
 
-def build_app(settings: AlertingSettings | None = None) -> FastStream:
-    settings = settings or AlertingSettings()
+async def _raw_values(msg: StreamMessage[Any]) -> None:
+    # The handler validates each record itself, so one bad record does not fail the batch.
+    return None
+
+
+def load_rule_set(settings: AlertingSettings) -> RuleSet:
     rule_set = load_rules(settings.rules_file, kinds=RULE_KINDS)
     log.info(
         "rules loaded",
@@ -62,67 +84,205 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             "channels": {name: config.kind for name, config in rule_set.channels.items()},
         },
     )
-    broker = make_broker(settings.kafka, stage=STAGE)
-    alerts = broker.publisher(ALERTS)
-    store = SentStore(settings.state_file)
-    channels = build_channels(rule_set, settings)
-    dispatcher = Dispatcher(
-        channels,
-        store,
-        base_delay_s=settings.retry_base_delay_s,
-        max_delay_s=settings.retry_max_delay_s,
-    )
+    return rule_set
 
-    def channel_kinds(names: list[str]) -> list[tuple[str, Literal["email", "webhook"]]]:
-        return [(name, rule_set.channels[name].kind) for name in names]
+
+class AlertingService:
+    """The consumer's batch handler, the deliverer, the digest timer, and their start/stop."""
+
+    def __init__(self, settings: AlertingSettings, broker: KafkaBroker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.rule_set = load_rule_set(settings)
+        self.rules = {rule.id: rule for rule in self.rule_set.rules}
+        self.engine = Engine(self.rule_set)
+        self.store = SentStore(settings.state_file)
+        self.channels = build_channels(self.rule_set, settings)
+        dispatcher = Dispatcher(
+            self.channels,
+            self.store,
+            base_delay_s=settings.retry_base_delay_s,
+            max_delay_s=settings.retry_max_delay_s,
+            max_concurrent=settings.max_concurrent_sends,
+        )
+        kinds = {name: config.kind for name, config in self.rule_set.channels.items()}
+        self.deliverer = AlertDeliverer(
+            dispatcher,
+            self.store,
+            kinds,
+            publish=self.publish_alert,
+            dead_letter=self.dead_letter_alert,
+            max_pending=settings.max_pending_alerts,
+        )
+        self.digests = DigestSender(
+            dispatcher,
+            self.store,
+            self.rule_set,
+            publish=self.publish_alert,
+            dead_letter=self.dead_letter_alert,
+        )
+        self.horizon = window_horizon(self.rule_set)
+        self._timer: asyncio.Task[None] | None = None
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """The alert log; a broker hiccup must not stop a delivery, so it is only logged."""
+        try:
+            await self.broker.publish(
+                alert.model_dump_json().encode(), ALERTS, key=alert.id.encode()
+            )
+        except Exception as error:
+            log.warning(
+                "could not publish alert state",
+                extra={"alert_id": alert.id, "error": f"{type(error).__name__}: {error}"},
+            )
+
+    async def dead_letter_alert(self, alert: Alert) -> None:
+        await self.broker.publish(
+            alert.model_dump_json().encode(),
+            dead_letter_topic(STAGE),
+            key=alert.id.encode(),
+            headers=failed_alert_headers(alert),
+        )
+        log.warning(
+            "alert delivery failed; dead-lettered",
+            extra={"alert_id": alert.id, "channels": [d.channel for d in failed(alert)]},
+        )
+
+    async def handle_batch(self, records: tuple[Any, ...]) -> None:
+        valid: list[tuple[Any, EnrichedArticle]] = []
+        bad: list[tuple[Any, str, str]] = []
+        for record in records:
+            try:
+                valid.append((record, EnrichedArticle.model_validate_json(record.value or b"")))
+            except ValidationError as invalid:
+                bad.append((record, "ValidationError", str(invalid)))
+        now = utc_now()
+        raised: list[tuple[Alert, EnrichedArticle]] = []
+        repeated: list[str] = []
+        with self.store.transaction(durable=True):
+            for record, article in valid:
+                try:
+                    with self.store.savepoint():
+                        evaluation = self.engine.evaluate(article, self.store, now=now)
+                        for alert in evaluation.raised:
+                            self.store.add_alert(alert, article)
+                            self._join_digest(alert)
+                except Exception as error:
+                    # Rules and rendering are pure: what fails once fails every time, so
+                    # retrying would only block the partition; dead-letter the article.
+                    bad.append(
+                        (record, "RuleError", f"rules failed on article {article.id}: {error!r}")
+                    )
+                    continue
+                raised += [(alert, article) for alert in evaluation.raised]
+                repeated += evaluation.repeated
+                for suppressed in evaluation.suppressed:
+                    ALERTS_SUPPRESSED.labels(suppressed.match.rule.id).inc()
+                    log.info(
+                        "alert suppressed by cooldown",
+                        extra={
+                            "rule": suppressed.match.rule.id,
+                            "alert_id": suppressed.match.alert_id,
+                            "article_id": article.id,
+                            "cooldown_of": suppressed.by,
+                        },
+                    )
+        for record, error_type, message in bad:
+            await publish_dead_letter(
+                self.broker, STAGE, record, record.value or b"", error_type, message
+            )
+        await asyncio.gather(*(self.publish_alert(alert) for alert, _ in raised))
+        for alert, article in raised:
+            ALERTS_RAISED.labels(alert.rule.id).inc()
+            log.info(
+                "alert raised",
+                extra={"alert_id": alert.id, "rule": alert.rule.id, "article_id": article.id},
+            )
+            if not self._in_digest(alert):
+                self.deliverer.submit(alert, article)
+        for alert_id in repeated:
+            # A replay retries what failed before; what was delivered is skipped.
+            ALERTS_REPEATED.labels("replay").inc()
+            if self.store.has_failed_delivery(alert_id):
+                self.deliverer.resume(alert_id)
+        await self.deliverer.wait_for_room()
+
+    def _in_digest(self, alert: Alert) -> bool:
+        return any(d.digest_id for d in alert.deliveries)
+
+    def _join_digest(self, alert: Alert) -> None:
+        rule = self.rules[alert.rule.id]
+        if rule.digest is None or not alert.deliveries:
+            return
+        digest_id = alert.deliveries[0].digest_id
+        assert digest_id is not None
+        start = window_start(alert.created_at, rule.digest.window)
+        end = start + rule.digest.window
+        self.store.add_to_digest(digest_id, rule.id, start, end, alert.id)
+
+    async def _tick(self) -> None:
+        last_prune = datetime.min.replace(tzinfo=UTC)
+        while True:
+            try:
+                await self.digests.send_due(utc_now())
+                if utc_now() - last_prune > PRUNE_EVERY:
+                    newest = self.store.newest_event()
+                    if newest is not None:
+                        self.store.prune(older_than=newest - 2 * self.horizon)
+                    last_prune = utc_now()
+            except Exception:
+                log.exception("digest or pruning round failed; trying again")
+            await asyncio.sleep(self.settings.digest_check_s)
+
+    async def start(self) -> None:
+        self.store.open()
+        await ensure_topics(
+            self.settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)]
+        )
+
+    async def after_start(self) -> None:
+        since = utc_now() - timedelta(hours=self.settings.resume_failed_within_h)
+        resumed = [a for a in self.store.unfinished(failed_since=since) if self.deliverer.resume(a)]
+        if resumed:
+            log.info("resuming deliveries", extra={"alerts": len(resumed)})
+        self._timer = asyncio.create_task(self._tick(), name="alerting-digests")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        await self.deliverer.close(self.settings.shutdown_grace_s)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.aclose()
+        self.store.close()
+
+
+def build_app(settings: AlertingSettings | None = None) -> FastStream:
+    settings = settings or AlertingSettings()
+    broker = make_broker(settings.kafka, stage=STAGE)
+    service = AlertingService(settings, broker)
 
     @stage_subscriber(
         broker,
         ARTICLES_ENRICHED,
         group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        decoder=_raw_values,
     )
-    async def handle(article: EnrichedArticle) -> None:
-        try:
-            raised_alerts = [
-                build_alert(match, article, channel_kinds(match.rule.channels), now=utc_now())
-                for match in evaluate_rules(rule_set.rules, article)
-            ]
-        except Exception as error:
-            # Rules and rendering are pure: what fails once fails every time, so retrying
-            # would only block the partition; dead-letter the article instead.
-            raise PermanentError(f"rules failed on article {article.id}: {error!r}") from error
-        for raised in raised_alerts:
-            outcome = await dispatcher.dispatch(raised, article)
-            alert = outcome.alert
-            first = not store.was_published(alert.id)
-            if not (outcome.attempted or first):
-                continue  # a replay: everything already went out and was published
-            body, key = alert.model_dump_json().encode(), alert.id.encode()
-            if outcome.failed:
-                await broker.publish(
-                    body, dead_letter_topic(STAGE), key=key, headers=failed_alert_headers(alert)
-                )
-            await alerts.publish(body, key=key)
-            store.mark_published(alert.id, now=utc_now())
-            if first:
-                ALERTS_RAISED.labels(alert.rule.id).inc()
-            log.info(
-                "alert published",
-                extra={
-                    "alert_id": alert.id,
-                    "rule": alert.rule.id,
-                    "article_id": article.id,
-                    "deliveries": {d.channel: d.status.value for d in alert.deliveries},
-                },
-            )
+    async def handle(msg: KafkaMessage) -> None:
+        records = msg.raw_message
+        await service.handle_batch(records if isinstance(records, tuple) else (records,))
 
-    async def start() -> None:
-        store.open()
-        await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)])
-
-    async def stop() -> None:
-        for channel in channels.values():
-            await channel.aclose()
-        store.close()
-
-    return FastStream(broker, logger=app_logger(STAGE), on_startup=[start], after_shutdown=[stop])
+    return FastStream(
+        broker,
+        logger=app_logger(STAGE),
+        on_startup=[service.start],
+        after_startup=[service.after_start],
+        on_shutdown=[service.stop],
+        after_shutdown=[service.close],
+    )

@@ -1,5 +1,6 @@
-"""Delivery channels (email over SMTP, webhooks over HTTP) behind one interface, and the
-dispatcher that sends an alert to its channels with retries and durable sent-state.
+"""Delivery channels (email over SMTP, webhooks over HTTP) behind one interface found in one
+registry, and the dispatcher that delivers a message over a channel with retries and durable
+sent-state.
 """
 
 from __future__ import annotations
@@ -7,23 +8,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 
 import aiosmtplib
 import httpx
 from prometheus_client import Counter
 
-from schemas import Alert, Delivery, DeliveryStatus, EnrichedArticle, utc_now
+from schemas import Alert, Delivery, DeliveryAttempt, DeliveryStatus, EnrichedArticle, utc_now
 from services.alerting.core import (
+    DigestMessage,
     EmailChannelConfig,
     RetryPolicy,
     RuleSet,
     Verdict,
     WebhookChannelConfig,
+    digest_webhook_body,
     http_verdict,
+    render_digest_email,
     render_email,
     retry_after_s,
     smtp_verdict,
@@ -32,6 +37,7 @@ from services.alerting.core import (
 )
 from services.alerting.settings import AlertingSettings
 from services.alerting.store import DeliveryRecord, SentStore
+from services.common.addresses import GuardedTransport, UnsafeURLError
 
 log = logging.getLogger("raqib.alerting")
 
@@ -50,10 +56,18 @@ ATTEMPTS = Counter(
 class AttemptFailed(Exception):
     """One attempt did not deliver; ``retry`` says whether another attempt may succeed."""
 
-    def __init__(self, message: str, *, retry: bool, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry: bool,
+        retry_after_s: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after_s = retry_after_s
+        self.status_code = status_code
 
 
 class Channel(Protocol):
@@ -66,8 +80,12 @@ class Channel(Protocol):
     @property
     def max_attempts(self) -> int: ...
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> None:
-        """Make one delivery attempt; raise ``AttemptFailed`` when it did not deliver."""
+    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
+        """Make one delivery attempt; return the server's success code (if any), raise
+        ``AttemptFailed`` when it did not deliver."""
+
+    async def send_digest(self, digest: DigestMessage) -> int | None:
+        """One attempt at delivering a whole digest as one message."""
 
     async def aclose(self) -> None: ...
 
@@ -81,9 +99,21 @@ class EmailChannel:
         self.sender = config.sender or settings.smtp.sender
         self.max_attempts = config.max_attempts or settings.email_max_attempts
         self.smtp = settings.smtp
+        self.tls_context = (
+            ssl.create_default_context(cafile=str(settings.smtp.ca_file))
+            if settings.smtp.ca_file
+            else None
+        )
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> None:
+    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
         message = render_email(alert, article, sender=self.sender, recipients=self.to)
+        return await self._send(message, alert.id)
+
+    async def send_digest(self, digest: DigestMessage) -> int | None:
+        message = render_digest_email(digest, sender=self.sender, recipients=self.to)
+        return await self._send(message, digest.id)
+
+    async def _send(self, message: EmailMessage, message_key: str) -> int | None:
         smtp = self.smtp
         try:
             refused, _ = await aiosmtplib.send(
@@ -95,14 +125,19 @@ class EmailChannel:
                 start_tls=smtp.starttls,
                 use_tls=smtp.tls,
                 timeout=smtp.timeout,
+                tls_context=self.tls_context,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [r.code for r in error.recipients]
             retry = any(smtp_verdict(code) is Verdict.RETRY for code in codes)
-            raise AttemptFailed(f"all recipients refused: {error}", retry=retry) from None
+            raise AttemptFailed(
+                f"all recipients refused: {error}", retry=retry, status_code=codes[0]
+            ) from None
         except aiosmtplib.SMTPResponseException as error:
             retry = smtp_verdict(error.code) is Verdict.RETRY
-            raise AttemptFailed(f"SMTP {error.code}: {error.message}", retry=retry) from None
+            raise AttemptFailed(
+                f"SMTP {error.code}: {error.message}", retry=retry, status_code=error.code
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise AttemptFailed(f"{type(error).__name__}: {error}", retry=True) from None
         if refused:
@@ -110,11 +145,12 @@ class EmailChannel:
             log.warning(
                 "some recipients refused",
                 extra={
-                    "alert_id": alert.id,
+                    "alert_id": message_key,
                     "channel": self.name,
                     "refused": {address: str(reply) for address, reply in refused.items()},
                 },
             )
+        return 250
 
     async def aclose(self) -> None:
         return None
@@ -130,25 +166,43 @@ class WebhookChannel:
         self.secret = config.secret.get_secret_value() if config.secret else None
         self.max_attempts = config.max_attempts
         self.retry_after_limit = settings.retry_max_delay_s
-        # No redirects: a signed alert must not be re-posted to wherever a 3xx points.
-        self.client = httpx.AsyncClient(timeout=config.timeout_s, follow_redirects=False)
+        # No redirects: a signed alert must not be re-posted to wherever a 3xx points. The
+        # guard checks the resolved address of every request (the rules file only its syntax).
+        self.client = httpx.AsyncClient(
+            timeout=config.timeout_s,
+            follow_redirects=False,
+            transport=GuardedTransport(
+                httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(max_connections=settings.max_concurrent_sends)
+                ),
+                allow_private=settings.allow_private_targets,
+            ),
+        )
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> None:
-        body = webhook_body(alert, article, self.format)
+    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
+        return await self._post(alert.id, webhook_body(alert, article, self.format))
+
+    async def send_digest(self, digest: DigestMessage) -> int | None:
+        return await self._post(digest.id, digest_webhook_body(digest, self.format))
+
+    async def _post(self, message_key: str, body: bytes) -> int | None:
         now = utc_now()
-        headers = webhook_headers(alert.id, body, secret=self.secret, now=now)
+        headers = webhook_headers(message_key, body, secret=self.secret, now=now)
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
+        except UnsafeURLError as error:
+            raise AttemptFailed(f"refused target: {error}", retry=False) from None
         except httpx.TimeoutException as error:
             raise AttemptFailed(f"timeout: {type(error).__name__}", retry=True) from None
         except httpx.TransportError as error:
             raise AttemptFailed(f"{type(error).__name__}: {error}", retry=True) from None
         verdict = http_verdict(response.status_code)
         if verdict is Verdict.DELIVERED:
-            return
+            return response.status_code
         raise AttemptFailed(
             f"HTTP {response.status_code}: {response.text[:200]}".rstrip(": "),
             retry=verdict is Verdict.RETRY,
+            status_code=response.status_code,
             retry_after_s=retry_after_s(
                 response.headers.get("Retry-After"), now, self.retry_after_limit
             ),
@@ -173,20 +227,14 @@ def build_channels(rule_set: RuleSet, settings: AlertingSettings) -> dict[str, C
     }
 
 
-@dataclass(frozen=True)
-class Dispatched:
-    """An alert after dispatch: every delivery final, and whether anything was sent now."""
-
-    alert: Alert
-    attempted: bool
-
-    @property
-    def failed(self) -> list[Delivery]:
-        return [d for d in self.alert.deliveries if d.status is DeliveryStatus.FAILED]
+Send = Callable[["Channel"], Awaitable[int | None]]
+OnAttempt = Callable[[DeliveryRecord], Awaitable[None]]
 
 
 class Dispatcher:
-    """Sends each delivery of an alert unless the store says it already went out."""
+    """Delivers one message over one channel with retries, recording every attempt durably;
+    a delivery the store says went out is never sent again. At most ``max_concurrent``
+    attempts run at once across all channels; waits between attempts hold no slot."""
 
     def __init__(
         self,
@@ -195,6 +243,7 @@ class Dispatcher:
         *,
         base_delay_s: float,
         max_delay_s: float,
+        max_concurrent: int = 64,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = utc_now,
@@ -203,34 +252,29 @@ class Dispatcher:
         self.store = store
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
+        self.slots = asyncio.Semaphore(max_concurrent)
         self.sleep = sleep
         self.jitter = jitter
         self.clock = clock
 
-    async def dispatch(self, alert: Alert, article: EnrichedArticle) -> Dispatched:
-        results = await asyncio.gather(
-            *(self._deliver(alert, article, d.channel) for d in alert.deliveries)
-        )
-        return Dispatched(
-            alert.model_copy(update={"deliveries": [delivery for delivery, _ in results]}),
-            attempted=any(attempted for _, attempted in results),
-        )
-
-    async def _deliver(
-        self, alert: Alert, article: EnrichedArticle, name: str
-    ) -> tuple[Delivery, bool]:
+    async def deliver(
+        self, key: str, name: str, send: Send, on_attempt: OnAttempt | None = None
+    ) -> tuple[DeliveryRecord, bool]:
+        """Deliver message ``key`` over channel ``name``; (final record, whether it tried)."""
         channel = self.channels[name]
-        previous = self.store.get(alert.id, name)
+        previous = self.store.get(key, name)
         if previous is not None and previous.status is DeliveryStatus.DELIVERED:
             DELIVERIES.labels(channel.kind, "skipped_already_sent").inc()
-            return _delivery(channel, previous), False
+            return previous, False
         policy = RetryPolicy(channel.max_attempts, self.base_delay_s, self.max_delay_s)
         attempts = previous.attempts if previous is not None else 0
+        log_so_far = list(previous.attempt_log) if previous is not None else []
         errors: list[str] = []
         for attempt in range(1, policy.max_attempts + 1):
             attempts += 1
             try:
-                await channel.send(alert, article)
+                async with self.slots:
+                    code = await send(channel)
             except Exception as error:
                 failure = (
                     error
@@ -243,61 +287,72 @@ class Dispatcher:
                 errors.append(f"attempt {attempts}: {failure}")
                 final = not failure.retry or attempt == policy.max_attempts
                 ATTEMPTS.labels(channel.kind, "fail" if final else "retry").inc()
+                log_so_far.append(
+                    DeliveryAttempt(
+                        number=attempts,
+                        at=self.clock(),
+                        error=str(failure),
+                        status_code=failure.status_code,
+                    )
+                )
                 record = DeliveryRecord(
-                    alert.id,
+                    key,
                     name,
                     DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
                     attempts,
                     "; ".join(errors),
+                    attempt_log=list(log_so_far),
                 )
                 self.store.save(record, now=self.clock())
                 log.warning(
                     "delivery attempt failed",
                     extra={
-                        "alert_id": alert.id,
-                        "article_id": article.id,
+                        "alert_id": key,
                         "channel": name,
                         "attempt": attempts,
                         "final": final,
                         "error": str(failure),
                     },
                 )
+                if on_attempt is not None:
+                    await on_attempt(record)
                 if final:
                     DELIVERIES.labels(channel.kind, "failed").inc()
-                    return _delivery(channel, record), True
+                    return record, True
                 delay = max(policy.delay(attempt, self.jitter()), failure.retry_after_s or 0.0)
                 await self.sleep(min(delay, self.max_delay_s))
                 continue
             ATTEMPTS.labels(channel.kind, "ok").inc()
+            now = self.clock()
+            log_so_far.append(DeliveryAttempt(number=attempts, at=now, status_code=code))
             record = DeliveryRecord(
-                alert.id,
+                key,
                 name,
                 DeliveryStatus.DELIVERED,
                 attempts,
                 "; ".join(errors) or None,
-                self.clock(),
+                now,
+                list(log_so_far),
             )
-            self.store.save(record, now=self.clock())
+            self.store.save(record, now=now)
             DELIVERIES.labels(channel.kind, "delivered").inc()
-            log.info(
-                "delivered",
-                extra={
-                    "alert_id": alert.id,
-                    "article_id": article.id,
-                    "channel": name,
-                    "attempts": attempts,
-                },
-            )
-            return _delivery(channel, record), True
+            log.info("delivered", extra={"alert_id": key, "channel": name, "attempts": attempts})
+            if on_attempt is not None:
+                await on_attempt(record)
+            return record, True
         raise AssertionError("unreachable: the last attempt always returns")
 
 
-def _delivery(channel: Channel, record: DeliveryRecord) -> Delivery:
+def as_delivery(
+    record: DeliveryRecord, kind: Literal["email", "webhook"], digest_id: str | None = None
+) -> Delivery:
     return Delivery(
         channel=record.channel,
-        kind=channel.kind,
+        kind=kind,
         status=record.status,
         attempts=record.attempts,
         last_error=record.last_error,
         delivered_at=record.delivered_at,
+        attempt_log=record.attempt_log,
+        digest_id=digest_id,
     )

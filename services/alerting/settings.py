@@ -25,6 +25,9 @@ class SmtpSettings(BaseSettings):
         description="Upgrade with STARTTLS: true = required, false = never, unset = when offered.",
     )
     tls: bool = Field(default=False, description="Connect with implicit TLS (port 465 style).")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the server's certificate (default: system)."
+    )
     sender: str = Field(
         default="Raqib <alerts@raqib.local>",
         validation_alias=AliasChoices("sender", "RAQIB_SMTP_FROM"),
@@ -44,6 +47,34 @@ class AlertingSettings(BaseSettings):
     )
     retry_max_delay_s: float = Field(default=60.0, ge=0, description="Longest backoff.")
     email_max_attempts: int = Field(default=3, ge=1, description="Unless a channel sets its own.")
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach private, loopback and link-local addresses "
+        "(local runs and tests only).",
+    )
+    batch_size: int = Field(default=500, ge=1, description="Articles read per poll at most.")
+    batch_timeout_ms: int = Field(
+        default=20, ge=1, description="How long a poll waits for articles when none are ready."
+    )
+    max_concurrent_sends: int = Field(
+        default=64, ge=1, description="Delivery attempts in flight at once, all channels."
+    )
+    max_pending_alerts: int = Field(
+        default=5000,
+        ge=1,
+        description="Alerts awaiting delivery before reading more articles pauses.",
+    )
+    digest_check_s: float = Field(
+        default=1.0, gt=0, description="How often closed digest windows are looked for."
+    )
+    resume_failed_within_h: float = Field(
+        default=24.0,
+        ge=0,
+        description="At start, retry failed deliveries of alerts raised this recently.",
+    )
+    shutdown_grace_s: float = Field(
+        default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,20 +1,26 @@
-"""Durable sent-state: per (alert id, channel) the delivery status and attempts, in SQLite.
+"""Durable alerting state in one SQLite file: the outbox of raised alerts, per (alert id,
+channel) the delivery status and every attempt, the window counts of threshold/spike rules,
+recent firings for cooldowns, and the open digests.
 
-A delivery recorded as ``delivered`` is never sent again, so a replay or a restart re-sends
-only what had not gone out. One process owns a state file at a time: a second one fails at
-open instead of racing the first (WAL keeps reads cheap and writes crash-safe).
+An alert is written here (with its article, for rendering) before the article's offset is
+committed; from then on it is delivered from here, so a crash loses nothing and a restart
+resumes what was not delivered. A delivery recorded as ``delivered`` is never sent again.
+One process owns a state file at a time: a second one fails at open instead of racing the
+first (WAL keeps reads cheap and writes crash-safe).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas import DeliveryStatus
+from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
 from services.common.errors import ConfigError
 
 _SCHEMA = """
@@ -28,9 +34,48 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at   TEXT NOT NULL,
     PRIMARY KEY (alert_id, channel)
 );
-CREATE TABLE IF NOT EXISTS published_alerts (
-    alert_id     TEXT PRIMARY KEY,
-    published_at TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS attempts (
+    alert_id    TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    number      INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    error       TEXT,
+    status_code INTEGER,
+    PRIMARY KEY (alert_id, channel, number)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    alert_id   TEXT PRIMARY KEY,
+    alert      TEXT NOT NULL,
+    article    TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    done       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (done);
+CREATE TABLE IF NOT EXISTS window_events (
+    rule_id    TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    at         REAL NOT NULL,
+    PRIMARY KEY (rule_id, article_id)
+);
+CREATE INDEX IF NOT EXISTS window_events_at ON window_events (rule_id, at);
+CREATE TABLE IF NOT EXISTS fires (
+    key      TEXT NOT NULL,
+    at       REAL NOT NULL,
+    alert_id TEXT NOT NULL,
+    PRIMARY KEY (key, alert_id)
+);
+CREATE INDEX IF NOT EXISTS fires_at ON fires (key, at);
+CREATE TABLE IF NOT EXISTS digests (
+    digest_id TEXT PRIMARY KEY,
+    rule_id   TEXT NOT NULL,
+    start     TEXT NOT NULL,
+    end_at    REAL NOT NULL,
+    sent      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS digest_alerts (
+    digest_id TEXT NOT NULL,
+    alert_id  TEXT NOT NULL,
+    PRIMARY KEY (digest_id, alert_id)
 );
 """
 
@@ -43,6 +88,20 @@ class DeliveryRecord:
     attempts: int
     last_error: str | None = None
     delivered_at: datetime | None = None
+    attempt_log: list[DeliveryAttempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OpenDigest:
+    id: str
+    rule_id: str
+    start: datetime
+    end: datetime
+    alert_ids: list[str]
+
+
+def _ts(at: datetime) -> float:
+    return at.timestamp()
 
 
 class SentStore:
@@ -65,10 +124,12 @@ class SentStore:
                 "give each alerting process its own RAQIB_ALERTING_STATE_FILE"
             ) from None
         self._lock_fd = lock_fd
-        # Autocommit: every write is its own transaction, durable when the call returns.
+        # Autocommit outside ``transaction()``: every write is durable when the call returns.
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        # NORMAL: a commit survives the process being killed, not the machine losing power.
+        # ``transaction(durable=True)`` syncs to disk (and everything before it with it).
+        db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         self._db = db
         return self
@@ -93,6 +154,38 @@ class SentStore:
             raise RuntimeError("SentStore used before open()")
         return self._db
 
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[None]:
+        """Everything inside commits together, or not at all. ``durable``: the commit also
+        survives a power loss (an fsync) — for what a committed Kafka offset relies on."""
+        if durable:
+            self.db.execute("PRAGMA synchronous=FULL")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            if durable:
+                self.db.execute("PRAGMA synchronous=NORMAL")
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: undo only this part when it raises."""
+        self.db.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO part")
+            self.db.execute("RELEASE part")
+            raise
+        self.db.execute("RELEASE part")
+
+    # --- deliveries -------------------------------------------------------------------
+
     def get(self, alert_id: str, channel: str) -> DeliveryRecord | None:
         row = self.db.execute(
             "SELECT status, attempts, last_error, delivered_at FROM deliveries "
@@ -102,6 +195,19 @@ class SentStore:
         if row is None:
             return None
         status, attempts, last_error, delivered_at = row
+        log = [
+            DeliveryAttempt(
+                number=number,
+                at=datetime.fromisoformat(at),
+                error=error,
+                status_code=status_code,
+            )
+            for number, at, error, status_code in self.db.execute(
+                "SELECT number, at, error, status_code FROM attempts "
+                "WHERE alert_id = ? AND channel = ? ORDER BY number",
+                (alert_id, channel),
+            )
+        ]
         return DeliveryRecord(
             alert_id,
             channel,
@@ -109,9 +215,15 @@ class SentStore:
             attempts,
             last_error,
             datetime.fromisoformat(delivered_at) if delivered_at else None,
+            log,
         )
 
     def save(self, record: DeliveryRecord, *, now: datetime) -> None:
+        """The delivery's state and its newest attempt, in one transaction."""
+        with self.transaction():
+            self._save(record, now=now)
+
+    def _save(self, record: DeliveryRecord, *, now: datetime) -> None:
         self.db.execute(
             "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (alert_id, channel) DO UPDATE SET status = excluded.status, "
@@ -127,16 +239,146 @@ class SentStore:
                 now.isoformat(),
             ),
         )
+        if record.attempt_log:
+            last = record.attempt_log[-1]
+            self.db.execute(
+                "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.alert_id,
+                    record.channel,
+                    last.number,
+                    last.at.isoformat(),
+                    last.error,
+                    last.status_code,
+                ),
+            )
 
-    def was_published(self, alert_id: str) -> bool:
+    # --- the outbox -------------------------------------------------------------------
+
+    def add_alert(self, alert: Alert, article: EnrichedArticle) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO outbox (alert_id, alert, article, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (alert.id, alert.model_dump_json(), article.model_dump_json(), _iso(alert.created_at)),
+        )
+
+    def alert_exists(self, alert_id: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone()
+        return row is not None
+
+    def load_alert(self, alert_id: str) -> tuple[Alert, EnrichedArticle] | None:
         row = self.db.execute(
-            "SELECT 1 FROM published_alerts WHERE alert_id = ?", (alert_id,)
+            "SELECT alert, article FROM outbox WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Alert.model_validate_json(row[0]), EnrichedArticle.model_validate_json(row[1])
+
+    def mark_done(self, alert_id: str, done: bool = True) -> None:
+        self.db.execute("UPDATE outbox SET done = ? WHERE alert_id = ?", (int(done), alert_id))
+
+    def unfinished(self, *, failed_since: datetime) -> list[str]:
+        """Alerts to resume at start: never finished, or finished with a failed delivery
+        (created after ``failed_since``) — a restart is how an operator retries a fixed
+        channel. Digest members are left to their digest."""
+        rows = self.db.execute(
+            "SELECT o.alert_id FROM outbox o WHERE "
+            "(o.done = 0 OR (o.created_at >= ? AND EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.alert_id = o.alert_id AND d.status = 'failed'))) "
+            "AND NOT EXISTS (SELECT 1 FROM digest_alerts g WHERE g.alert_id = o.alert_id) "
+            "ORDER BY o.created_at",
+            (_iso(failed_since),),
+        )
+        return [alert_id for (alert_id,) in rows]
+
+    def has_failed_delivery(self, alert_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM deliveries WHERE alert_id = ? AND status = 'failed'", (alert_id,)
         ).fetchone()
         return row is not None
 
-    def mark_published(self, alert_id: str, *, now: datetime) -> None:
+    # --- windows and cooldowns (the engine's AlertState) -------------------------------
+
+    def record(self, rule_id: str, article_id: str, at: datetime) -> None:
         self.db.execute(
-            "INSERT INTO published_alerts VALUES (?, ?) ON CONFLICT (alert_id) DO UPDATE "
-            "SET published_at = excluded.published_at",
-            (alert_id, now.isoformat()),
+            "INSERT OR IGNORE INTO window_events VALUES (?, ?, ?)", (rule_id, article_id, _ts(at))
         )
+
+    def articles_between(self, rule_id: str, start: datetime, end: datetime) -> list[str]:
+        rows = self.db.execute(
+            "SELECT article_id FROM window_events WHERE rule_id = ? AND at >= ? AND at < ? "
+            "ORDER BY at, article_id",
+            (rule_id, _ts(start), _ts(end)),
+        )
+        return [article_id for (article_id,) in rows]
+
+    def count_between(self, rule_id: str, start: datetime, end: datetime) -> int:
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM window_events WHERE rule_id = ? AND at >= ? AND at < ?",
+            (rule_id, _ts(start), _ts(end)),
+        ).fetchone()
+        return int(count)
+
+    def fired_near(self, key: str, at: datetime, within: timedelta) -> str | None:
+        row = self.db.execute(
+            "SELECT alert_id FROM fires WHERE key = ? AND at > ? AND at < ? ORDER BY at LIMIT 1",
+            (key, _ts(at - within), _ts(at + within)),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_fire(self, key: str, at: datetime, alert_id: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO fires VALUES (?, ?, ?)", (key, _ts(at), alert_id))
+
+    def newest_event(self) -> datetime | None:
+        (newest,) = self.db.execute("SELECT max(at) FROM window_events").fetchone()
+        return None if newest is None else datetime.fromtimestamp(newest, UTC)
+
+    def prune(self, *, older_than: datetime) -> None:
+        """Forget window events and firings no window or cooldown can reach any more."""
+        with self.transaction():
+            self.db.execute("DELETE FROM window_events WHERE at < ?", (_ts(older_than),))
+            self.db.execute("DELETE FROM fires WHERE at < ?", (_ts(older_than),))
+
+    # --- digests ------------------------------------------------------------------------
+
+    def add_to_digest(
+        self, digest_id: str, rule_id: str, start: datetime, end: datetime, alert_id: str
+    ) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO digests (digest_id, rule_id, start, end_at) VALUES (?, ?, ?, ?)",
+            (digest_id, rule_id, _iso(start), _ts(end)),
+        )
+        self.db.execute("INSERT OR IGNORE INTO digest_alerts VALUES (?, ?)", (digest_id, alert_id))
+
+    def due_digests(self, now: datetime) -> list[OpenDigest]:
+        digests = []
+        for digest_id, rule_id, start, end_at in self.db.execute(
+            "SELECT digest_id, rule_id, start, end_at FROM digests "
+            "WHERE sent = 0 AND end_at <= ? ORDER BY end_at",
+            (_ts(now),),
+        ).fetchall():
+            members = [
+                alert_id
+                for (alert_id,) in self.db.execute(
+                    "SELECT a.alert_id FROM digest_alerts a JOIN outbox o USING (alert_id) "
+                    "WHERE a.digest_id = ? ORDER BY o.created_at, a.alert_id",
+                    (digest_id,),
+                )
+            ]
+            digests.append(
+                OpenDigest(
+                    digest_id,
+                    rule_id,
+                    datetime.fromisoformat(start),
+                    datetime.fromtimestamp(end_at, UTC),
+                    members,
+                )
+            )
+        return digests
+
+    def mark_digest_sent(self, digest_id: str) -> None:
+        self.db.execute("UPDATE digests SET sent = 1 WHERE digest_id = ?", (digest_id,))
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()

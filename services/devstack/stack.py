@@ -73,6 +73,7 @@ class LocalStack:
             "RAQIB_WEBHOOK_URL": self.webhooks.url,
             "RAQIB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "RAQIB_ALERTING_STATE_FILE": str(self.workdir / "alerting.sqlite3"),
+            "RAQIB_ALERTING_ALLOW_PRIVATE_TARGETS": "true",  # the local receivers are on 127.0.0.1
             "RAQIB_FETCHER_STATE_FILE": str(self.workdir / "fetcher.sqlite3"),
             "PYTHONUNBUFFERED": "1",
         }

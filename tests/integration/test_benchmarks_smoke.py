@@ -61,3 +61,57 @@ def test_pipeline_benchmark_processes_every_published_article() -> None:
     assert result["emails"] == result["webhooks"] == result["alerts"]
     assert result["peak_rss_mb"].keys() >= SERVICES
     assert all(result["peak_rss_mb"][name] > 0 for name in SERVICES)
+
+
+def test_indexer_benchmark_indexes_every_document_and_reports_cpu() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.indexer", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["documents"] == 500
+    assert 3 <= result["mean_article_kb"] <= 5
+    assert result["documents_per_s"] > 0
+    assert result["indexer_cpu_s"] >= 0 and result["server_cpu_s"] > 0
+    assert result["indexer_peak_rss_mb"] > 0
+    assert isinstance(result["goal_met"], bool)
+
+
+def test_fetcher_benchmark_polls_every_feed_then_gets_304s() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fetcher", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    feeds = result["feeds"]
+    assert result["hosts"] == feeds
+    assert result["round1"]["fetched"] == feeds
+    assert result["round1"]["articles_published"] == feeds * result["items_per_feed"]
+    assert result["round2"]["not_modified"] == feeds
+    assert result["round2"]["articles_published"] == 0
+    assert result["round1"]["feeds_per_s"] > 0 and result["round2"]["feeds_per_s"] > 0
+    assert result["peak_rss_mb"] > 0
+
+
+def test_alerting_benchmark_delivers_every_alert_once() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.alerting", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["alerts_expected"] == result["published"] == result["alerts_received"] > 0
+    assert (result["missed"], result["doubled"]) == (0, 0)
+    assert result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] <= result["latency_ms"]["max"]
+    assert result["alerting_cpu_s"] > 0

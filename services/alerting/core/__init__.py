@@ -1,6 +1,13 @@
 """Alerting's pure core: rules, evaluation, alert building, rendering, delivery rules."""
 
-from services.alerting.core.alerts import Passage, build_alert, passages, snippet
+from services.alerting.core.alerts import (
+    DigestMessage,
+    Passage,
+    build_alert,
+    digest_key,
+    passages,
+    snippet,
+)
 from services.alerting.core.delivery import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -13,17 +20,24 @@ from services.alerting.core.delivery import (
     smtp_verdict,
     webhook_headers,
 )
+from services.alerting.core.engine import AlertState, Engine, Evaluation, Suppressed
 from services.alerting.core.evaluate import (
     RULE_KINDS,
+    Found,
     RuleKind,
     RuleMatch,
+    WindowCounter,
+    article_time,
     evaluate_rules,
     match_article,
     register_rule_kind,
+    window_start,
 )
 from services.alerting.core.interpolate import interpolate, interpolate_string
 from services.alerting.core.keywords import matching_keywords, normalize
 from services.alerting.core.render import (
+    digest_webhook_body,
+    render_digest_email,
     render_email,
     render_html,
     render_text,
@@ -40,6 +54,7 @@ from services.alerting.core.rules import (
     TermSet,
     WebhookChannelConfig,
     load_rules,
+    parse_duration,
     parse_rules,
 )
 
@@ -48,8 +63,13 @@ __all__ = [
     "RULE_KINDS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "AlertState",
     "ChannelConfig",
+    "DigestMessage",
     "EmailChannelConfig",
+    "Engine",
+    "Evaluation",
+    "Found",
     "Match",
     "Passage",
     "RetryPolicy",
@@ -57,10 +77,15 @@ __all__ = [
     "RuleKind",
     "RuleMatch",
     "RuleSet",
+    "Suppressed",
     "TermSet",
     "Verdict",
     "WebhookChannelConfig",
+    "WindowCounter",
+    "article_time",
     "build_alert",
+    "digest_key",
+    "digest_webhook_body",
     "evaluate_rules",
     "http_verdict",
     "interpolate",
@@ -69,9 +94,11 @@ __all__ = [
     "match_article",
     "matching_keywords",
     "normalize",
+    "parse_duration",
     "parse_rules",
     "passages",
     "register_rule_kind",
+    "render_digest_email",
     "render_email",
     "render_html",
     "render_text",
@@ -83,4 +110,5 @@ __all__ = [
     "subject",
     "webhook_body",
     "webhook_headers",
+    "window_start",
 ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from schemas import (
@@ -15,9 +16,8 @@ from schemas import (
     Delivery,
     DeliveryStatus,
     EnrichedArticle,
-    alert_id,
 )
-from services.alerting.core.evaluate import RuleMatch
+from services.alerting.core.evaluate import RuleMatch, window_start
 
 MAX_PASSAGES = 3
 MAX_PASSAGE_CHARS = 320  # a "sentence" longer than this is cut to a window around the mention
@@ -133,6 +133,27 @@ def entity_names(article: EnrichedArticle, entity_ids: Sequence[str]) -> list[st
     return [names.get(entity_id, entity_id) for entity_id in entity_ids]
 
 
+@dataclass(frozen=True)
+class DigestMessage:
+    """The alerts of one rule raised in one digest window, sent as one message per channel."""
+
+    id: str
+    rule: AlertRule
+    start: datetime
+    end: datetime
+    items: list[tuple[Alert, EnrichedArticle]]
+
+
+def digest_key(rule_id: str, created_at: datetime, length: timedelta) -> str:
+    """The digest an alert created at ``created_at`` joins: one per rule and window.
+
+    Digest windows are in wall-clock time (when the alert was raised), unlike threshold
+    windows: a digest batches what analysts receive, not what happened.
+    """
+    start = window_start(created_at, length).astimezone(UTC).isoformat()
+    return hashlib.sha256(f"{rule_id}\ndigest\n{start}".encode()).hexdigest()[:16]
+
+
 def build_alert(
     match: RuleMatch,
     article: EnrichedArticle,
@@ -141,11 +162,17 @@ def build_alert(
     now: datetime,
 ) -> Alert:
     """The alert ``match`` raises for ``article``; each channel's delivery starts pending."""
+    digest_id = (
+        digest_key(match.rule.id, now, match.rule.digest.window) if match.rule.digest else None
+    )
     return Alert(
-        id=alert_id(match.rule.id, article.id),
-        rule=AlertRule(id=match.rule.id, name=match.rule.name),
+        id=match.alert_id,
+        rule=AlertRule(id=match.rule.id, name=match.rule.name, kind=match.kind),
+        kind=match.kind,
         entities=match.entities,
         topics=match.topics,
+        keywords=match.keywords,
+        window=match.window,
         article=ArticleSummary(
             id=article.id,
             title=article.title,
@@ -156,7 +183,13 @@ def build_alert(
         ),
         created_at=now,
         deliveries=[
-            Delivery(channel=name, kind=kind, status=DeliveryStatus.PENDING, attempts=0)
+            Delivery(
+                channel=name,
+                kind=kind,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                digest_id=digest_id,
+            )
             for name, kind in channels
         ],
     )

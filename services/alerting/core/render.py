@@ -14,7 +14,14 @@ from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 
 from schemas import Alert, EnrichedArticle
-from services.alerting.core.alerts import Passage, Span, entity_names, passages, title_marks
+from services.alerting.core.alerts import (
+    DigestMessage,
+    Passage,
+    Span,
+    entity_names,
+    passages,
+    title_marks,
+)
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "ps", "ckb", "yi", "dv"})
 MAX_NAMES_IN_SUBJECT = 3
@@ -30,7 +37,25 @@ LABELS = {
     "actors": "الجهات",
     "topics": "المواضيع",
     "unknown": "غير معروف",
+    "window": "النافذة",
+    "digest": "ملخص رقيب",
 }
+
+
+def window_line(alert: Alert) -> str | None:
+    """``12 articles 09:00–10:00 UTC (baseline 2 in 24h before)`` for window alerts."""
+    window = alert.window
+    if window is None:
+        return None
+    fmt = "%Y-%m-%d %H:%M"
+    line = (
+        f"{window.count} articles {window.start.astimezone(UTC).strftime(fmt)}"
+        f" – {window.end.astimezone(UTC).strftime(fmt)} UTC"
+    )
+    if window.baseline_count is not None and window.baseline_start is not None:
+        hours = (window.start - window.baseline_start).total_seconds() / 3600
+        line += f" (baseline: {window.baseline_count} in the {hours:g} h before)"
+    return line
 
 
 def _one_line(text: str) -> str:
@@ -97,6 +122,8 @@ def render_text(alert: Alert, article: EnrichedArticle) -> str:
         lines.append(f"{LABELS['link']}: {article.url}")
     if alert.topics:
         lines.append(f"{LABELS['topics']}: {', '.join(alert.topics)}")
+    if (line := window_line(alert)) is not None:
+        lines.append(f"{LABELS['window']}: {line}")
     for passage in passages(article, alert.entities):
         lines += ["", _marked(passage.text, passage.marks, lambda s: f"«{s}»", str)]
     lines += ["", f"-- Raqib alert {alert.id} (rule {alert.rule.id})"]
@@ -118,6 +145,8 @@ def render_html(alert: Alert, article: EnrichedArticle) -> str:
         rows.append((LABELS["actors"], esc("، ".join(_names(alert, article)))))
     if alert.topics:
         rows.append((LABELS["topics"], esc(", ".join(alert.topics))))
+    if (line := window_line(alert)) is not None:
+        rows.append((LABELS["window"], f'<span dir="ltr">{esc(line)}</span>'))
     table = "\n".join(
         f'<tr><th style="text-align:{align};padding:2px 8px">{label}</th><td>{value}</td></tr>'
         for label, value in rows
@@ -229,3 +258,108 @@ def webhook_body(alert: Alert, article: EnrichedArticle, fmt: str) -> bytes:
     if fmt == "slack":
         return json.dumps(slack_payload(alert, article), ensure_ascii=False).encode("utf-8")
     return alert.model_dump_json().encode("utf-8")
+
+
+def digest_subject(digest: DigestMessage) -> str:
+    return f"[Raqib] {digest.rule.name}: {len(digest.items)} alerts (digest)"
+
+
+def render_digest_text(digest: DigestMessage) -> str:
+    lines = [digest_subject(digest), ""]
+    for number, (alert, article) in enumerate(digest.items, 1):
+        lines.append(f"{number}. {headline(alert, article)} — {_one_line(article.title)}")
+        lines.append(f"   {LABELS['source']}: {article.source} · {published(article)}")
+        if article.url is not None:
+            lines.append(f"   {article.url}")
+        lines.append("")
+    lines.append(f"-- Raqib digest {digest.id} (rule {digest.rule.id})")
+    return "\n".join(lines) + "\n"
+
+
+def render_digest_html(digest: DigestMessage) -> str:
+    esc = html.escape
+    languages = {article.language for _, article in digest.items}
+    side = "rtl" if languages & RTL_LANGUAGES else "ltr"
+    align = "right" if side == "rtl" else "left"
+    entries = []
+    for alert, article in digest.items:
+        link = (
+            f' · <a href="{esc(str(article.url))}" dir="ltr">{esc(str(article.url))}</a>'
+            if article.url is not None
+            else ""
+        )
+        quoted = "".join(_html_passage(p) for p in passages(article, alert.entities))
+        entries.append(
+            f"<li><p><b>{esc(headline(alert, article))}</b> — "
+            f"{_html_marked(article.title, title_marks(article, alert.entities))}</p>"
+            f'<p style="color:#555">{esc(article.source)} · {esc(published(article))}{link}</p>'
+            f"{quoted}</li>"
+        )
+    items = "\n".join(entries)
+    return f"""<!DOCTYPE html>
+<html dir="{side}">
+<head><meta charset="utf-8"><title>{esc(digest_subject(digest))}</title></head>
+<body dir="{side}" style="font-family:Tahoma,Arial,sans-serif;text-align:{align};line-height:1.7">
+<p style="color:#555">{LABELS["digest"]} — {esc(digest.rule.name)}</p>
+<ol>
+{items}
+</ol>
+<p style="color:#888;font-size:small" dir="ltr">{esc(f"Raqib digest {digest.id}")}</p>
+</body>
+</html>
+"""
+
+
+def render_digest_email(
+    digest: DigestMessage, *, sender: str, recipients: Sequence[str]
+) -> EmailMessage:
+    message = EmailMessage(policy=EMAIL_POLICY)
+    message["Subject"] = digest_subject(digest)
+    message["From"] = sender
+    message["To"] = [Address(addr_spec=address) for address in recipients]
+    message["Date"] = format_datetime(digest.end)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "raqib.local"
+    message["Message-ID"] = f"<{digest.id}.digest@{domain}>"
+    message["X-Raqib-Digest-Id"] = digest.id
+    message["X-Raqib-Rule"] = digest.rule.id
+    message.set_content(render_digest_text(digest), charset="utf-8", cte="base64")
+    message.add_alternative(
+        render_digest_html(digest), subtype="html", charset="utf-8", cte="base64"
+    )
+    return message
+
+
+def digest_webhook_body(digest: DigestMessage, fmt: str) -> bytes:
+    """One POST for the whole digest: the alerts as JSON, or Slack blocks listing them."""
+    if fmt == "slack":
+        lines = [
+            f"• *<{article.url}|{_slack_escape(_one_line(article.title))}>*"
+            if article.url is not None
+            else f"• *{_slack_escape(_one_line(article.title))}*"
+            for _, article in digest.items
+        ]
+        payload: dict[str, object] = {
+            "text": digest_subject(digest),
+            "blocks": [
+                {
+                    "type": "header",
+                    "text": {
+                        "type": "plain_text",
+                        "text": _shorten(digest_subject(digest), SLACK_HEADER_LIMIT),
+                    },
+                },
+                _slack_section("\n".join(lines)),
+            ],
+        }
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    alerts = ",".join(alert.model_dump_json() for alert, _ in digest.items)
+    head = json.dumps(
+        {
+            "digest_id": digest.id,
+            "rule": digest.rule.model_dump(mode="json"),
+            "start": digest.start.isoformat(),
+            "end": digest.end.isoformat(),
+        },
+        ensure_ascii=False,
+    )
+    return (head[:-1] + f', "alerts": [{alerts}]}}').encode("utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -26,6 +28,7 @@ from pydantic import (
 
 from services.alerting.core.interpolate import InterpolationError, interpolate
 from services.alerting.core.keywords import normalize
+from services.common.addresses import UnsafeURLError, check_url_syntax
 from services.common.errors import ConfigError
 
 _SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -63,10 +66,12 @@ class WebhookChannelConfig(_Config):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"webhook URL must be http or https, got {value!r}")
-        if not parts.hostname:
+        # The syntax here; the resolved addresses at each delivery (they can change).
+        try:
+            check_url_syntax(value)
+        except UnsafeURLError as error:
+            raise ValueError(f"webhook URL refused: {error}") from None
+        if not urlsplit(value).hostname:
             raise ValueError(f"webhook URL has no host: {value!r}")
         return value
 
@@ -134,6 +139,67 @@ class Match(_Config):
         return self
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """``90``, ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"`` → timedelta; other values pass on."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text such as '15m', '1h', '2d'")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if not found:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h, 2d)")
+        return timedelta(seconds=float(found[1]) * _UNITS[found[2] or "s"])
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("a duration must be longer than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class ThresholdParams(_Config):
+    """Fire once per window in which at least ``count`` articles match."""
+
+    count: int = Field(ge=1)
+    window: Duration
+
+    _window = field_validator("window")(_positive)
+
+
+class SpikeParams(_Config):
+    """Fire once per window whose count is ``factor`` times what the baseline rate predicts."""
+
+    window: Duration
+    baseline: Duration = Field(description="The window before ``window`` giving the usual rate.")
+    factor: float = Field(default=3.0, gt=1)
+    min_count: int = Field(default=3, ge=1, description="Never fire on fewer articles.")
+
+    _durations = field_validator("window", "baseline")(_positive)
+
+    @model_validator(mode="after")
+    def _baseline_longer(self) -> SpikeParams:
+        if self.baseline < self.window:
+            raise ValueError("baseline must be at least as long as window")
+        return self
+
+
+class DigestParams(_Config):
+    """Collect a rule's alerts of each ``window`` into one message per channel."""
+
+    window: Duration
+
+    _window = field_validator("window")(_positive)
+
+
 class Rule(_Config):
     id: str = Field(pattern=_SLUG)
     name: str = Field(min_length=1)
@@ -141,12 +207,29 @@ class Rule(_Config):
     kind: str = "match"
     match: Match
     channels: list[str] = Field(min_length=1)
+    threshold: ThresholdParams | None = None
+    spike: SpikeParams | None = None
+    cooldown: Duration | None = Field(
+        default=None, description="After an alert, suppress the next ones for this long."
+    )
+    cooldown_by: Literal["actors", "rule"] = Field(
+        default="actors",
+        description="actors: one cooldown per set of matched actors; rule: one for the rule.",
+    )
+    digest: DigestParams | None = None
+
+    _cooldown = field_validator("cooldown")(
+        lambda value: None if value is None else _positive(value)
+    )
 
 
 class RuleSet(_Config):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule]
 
+
+# Rule kinds with their own parameter block, named after the kind.
+KIND_BLOCKS = ("threshold", "spike")
 
 # Checks an actor id against a knowledge base; None until the alerting service can load one.
 ActorCheck = Callable[[str], bool]
@@ -220,6 +303,12 @@ def _cross_check(
             problems.append(
                 f"{where}: kind: unknown rule kind {rule.kind!r} (known: {', '.join(kinds)})"
             )
+        for block in KIND_BLOCKS:
+            given = getattr(rule, block) is not None
+            if block == rule.kind and not given:
+                problems.append(f"{where}: {block}: a {block} rule needs a '{block}' block")
+            elif block != rule.kind and given:
+                problems.append(f"{where}: {block}: only a {block} rule takes this block")
         for name in rule.channels:
             if name not in rule_set.channels:
                 known = ", ".join(rule_set.channels) or "none defined"

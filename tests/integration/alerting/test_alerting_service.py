@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -25,7 +26,7 @@ from services.common.settings import KafkaSettings
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
 from services.devstack.servers import free_port
 from services.devstack.topics import group_lag, read_topic
-from tests.unit.alerting.articles import BASHAGHA, DETERRENCE, enriched
+from tests.unit.alerting.articles import BASHAGHA, enriched
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +70,22 @@ def settings_for(
         state_file=tmp_path / "state" / "alerting.sqlite3",
         retry_base_delay_s=0.05,
         retry_max_delay_s=0.2,
+        allow_private_targets=True,  # the receivers listen on 127.0.0.1
+        digest_check_s=0.2,
         kafka=kafka,
         smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else free_port(), timeout=5),
         **env,  # type: ignore[arg-type]
     )
+
+
+def latest(records: list[Any]) -> dict[str, Alert]:
+    """The alert log as the index keeps it: the last state per alert id."""
+    states = {}
+    for record in records:
+        alert = Alert.model_validate_json(record.value)
+        assert record.key == alert.id.encode()
+        states[alert.id] = alert
+    return states
 
 
 def valid_signature(request: ReceivedRequest) -> bool:
@@ -125,12 +138,13 @@ rules:
                 and len(hooks("/hooks/slack")) == 1
             )
         )
-        alerts = await read_topic(bootstrap, ALERTS, min_count=1, timeout=TIMEOUT)
+        # Created, then one state per attempt (3 channels).
+        alerts = await read_topic(bootstrap, ALERTS, min_count=4, timeout=TIMEOUT)
 
         # Replay: the same article again, then a new one that marks where the replay ends.
         await publish(bootstrap, as_bytes(deterrence), as_bytes(bashagha))
         await eventually(lambda: len(hooks("/hooks/raqib")) == 2)
-        after_replay = await read_topic(bootstrap, ALERTS, min_count=2, timeout=TIMEOUT)
+        after_replay = await read_topic(bootstrap, ALERTS, min_count=6, timeout=TIMEOUT)
 
     # The email: multipart, Arabic intact after decoding, threaded by alert id.
     (message,) = smtp_catcher.messages
@@ -159,15 +173,19 @@ rules:
     assert "X-Raqib-Signature" not in slack.headers
     assert set(json.loads(slack.body)) == {"text", "blocks"}
 
-    # One record on `alerts`, keyed by alert id, every delivery final.
-    (record,) = alerts
-    assert record.key == deterrence_alert.encode()
-    published = Alert.model_validate_json(record.value)
+    # On `alerts`, keyed by alert id: the alert as created, then after each attempt.
+    assert len(alerts) == 4
+    created = Alert.model_validate_json(alerts[0].value)
+    assert {d.status for d in created.deliveries} == {DeliveryStatus.PENDING}
+    published = latest(alerts)[deterrence_alert]
     assert {(d.channel, d.status, d.attempts) for d in published.deliveries} == {
         ("desk-email", DeliveryStatus.DELIVERED, 1),
         ("desk-hook", DeliveryStatus.DELIVERED, 1),
         ("desk-slack", DeliveryStatus.DELIVERED, 1),
     }
+    assert all(
+        [(a.number, a.error) for a in d.attempt_log] == [(1, None)] for d in published.deliveries
+    )
 
     # The replay sent nothing new; only the new article was alerted.
     assert len(smtp_catcher.messages) == 1 and len(hooks("/hooks/slack")) == 1
@@ -175,7 +193,7 @@ rules:
         deterrence_alert,
         bashagha_alert,
     ]
-    assert [r.key for r in after_replay] == [deterrence_alert.encode(), bashagha_alert.encode()]
+    assert [r.key for r in after_replay[4:]] == [bashagha_alert.encode()] * 2
 
     # A restart that reads the whole topic again (a new consumer group) re-sends nothing.
     restarted = settings.model_copy(update={"group_id": "raqib-alerting-rebuilt"})
@@ -189,18 +207,19 @@ rules:
             assert time.monotonic() < deadline, "restarted service did not catch up"
             await asyncio.sleep(0.2)
     assert len(smtp_catcher.messages) == 1 and len(webhook_receiver.requests) == 3
-    assert len(await read_topic(bootstrap, ALERTS, timeout=2)) == 2
+    assert len(await read_topic(bootstrap, ALERTS, timeout=2)) == 6
 
 
 async def test_retries_failures_and_bad_messages_never_stop_the_service(
     tmp_path: Path,
     kafka_settings: KafkaSettings,
 ) -> None:
-    flaky = WebhookReceiver(responder=lambda seen, _request: 500 if len(seen) <= 2 else 200)
+    # 500 three times, then 200: one delivery, four attempts on record.
+    flaky = WebhookReceiver(responder=lambda seen, _request: 500 if len(seen) <= 3 else 200)
     dead_url = f"http://127.0.0.1:{free_port()}/hooks/raqib"  # nothing listens there
     rules = f"""
 channels:
-  flaky: {{kind: webhook, url: "{flaky.url}", max_attempts: 4}}
+  flaky: {{kind: webhook, url: "{flaky.url}", max_attempts: 5}}
   dead: {{kind: webhook, url: "{dead_url}", max_attempts: 3, timeout_s: 2}}
 rules:
   - {{id: deterrence, name: Deterrence, match: {{actors: {{any: [special-deterrence-force]}}}},
@@ -214,40 +233,34 @@ rules:
     doomed = enriched(
         "قال فتحي باشاغا إن الحكومة ستواصل عملها.", actors={BASHAGHA: ["فتحي باشاغا"]}, n=2
     )
-    last = enriched(
-        "وأكدت قوة الردع الخاصة أن الوضع هادئ.", actors={DETERRENCE: ["قوة الردع الخاصة"]}, n=3
-    )
     not_json = b"\x00\xffnot json at all"
     breaks_schema = b'{"id": "xyz", "title": 42}'
-    await publish(
-        bootstrap, as_bytes(first), as_bytes(doomed), not_json, breaks_schema, as_bytes(last)
-    )
+    await publish(bootstrap, as_bytes(first), as_bytes(doomed), not_json, breaks_schema)
 
     with flaky:
         async with build_app(settings):
-            await eventually(lambda: len(flaky.accepted) == 2)
-            alerts = await read_topic(bootstrap, ALERTS, min_count=3, timeout=TIMEOUT)
+            await eventually(lambda: len(flaky.accepted) == 1)
             dead = await read_topic(
                 bootstrap, dead_letter_topic("alerting"), min_count=3, timeout=TIMEOUT
             )
+            # created + 4 attempts, created + 3 attempts
+            alerts = await read_topic(bootstrap, ALERTS, min_count=9, timeout=TIMEOUT)
 
-    by_id = {a.id: a for a in (Alert.model_validate_json(r.value) for r in alerts)}
+    by_id = latest(alerts)
     (flaky_delivery,) = by_id[alert_id("deterrence", first.id)].deliveries
-    assert (flaky_delivery.status, flaky_delivery.attempts) == (DeliveryStatus.DELIVERED, 3)
-    assert flaky_delivery.last_error == "attempt 1: HTTP 500; attempt 2: HTTP 500"
-    assert [r.status for r in flaky.requests] == [500, 500, 200, 200]
+    assert (flaky_delivery.status, flaky_delivery.attempts) == (DeliveryStatus.DELIVERED, 4)
+    assert [(a.number, a.status_code) for a in flaky_delivery.attempt_log] == [
+        (1, 500),
+        (2, 500),
+        (3, 500),
+        (4, 200),
+    ]
+    assert [r.status for r in flaky.requests] == [500, 500, 500, 200]
 
     (failed,) = by_id[alert_id("bashagha", doomed.id)].deliveries
     assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, 3)
-    assert failed.last_error is not None and re.findall(r"attempt \d:", failed.last_error) == [
-        "attempt 1:",
-        "attempt 2:",
-        "attempt 3:",
-    ]
-    assert "ConnectError" in failed.last_error
-
-    (next_delivery,) = by_id[alert_id("deterrence", last.id)].deliveries
-    assert next_delivery.status is DeliveryStatus.DELIVERED
+    assert [a.number for a in failed.attempt_log] == [1, 2, 3]
+    assert all(a.error and "ConnectError" in a.error for a in failed.attempt_log)
 
     # The dead-letter topic: the alert whose delivery failed, and the two bad messages as sent.
     headers = [{k: v.decode() for k, v in r.headers} for r in dead]
@@ -257,10 +270,49 @@ rules:
         r for r, h in zip(dead, headers, strict=True) if h["x-raqib-error-type"] == "DeliveryFailed"
     ]
     assert failed_alert.key == alert_id("bashagha", doomed.id).encode()
-    assert Alert.model_validate_json(failed_alert.value).deliveries[0].status is (
-        DeliveryStatus.FAILED
-    )
+    dead_alert = Alert.model_validate_json(failed_alert.value)
+    assert [a.error is not None for a in dead_alert.deliveries[0].attempt_log] == [True] * 3
+    (failed_headers,) = [h for h in headers if h["x-raqib-error-type"] == "DeliveryFailed"]
+    assert re.findall(r"#\d ConnectError", failed_headers["x-raqib-error"]) == [
+        "#1 ConnectError",
+        "#2 ConnectError",
+        "#3 ConnectError",
+    ]
     assert {r.value for r in dead} >= {not_json, breaks_schema}
+
+
+async def test_a_private_webhook_target_is_refused_unless_allowed(
+    tmp_path: Path, kafka_settings: KafkaSettings, webhook_receiver: WebhookReceiver
+) -> None:
+    rules = f"""
+channels:
+  inside: {{kind: webhook, url: "{webhook_receiver.url}", max_attempts: 3}}
+rules:
+  - {{id: deterrence, name: Deterrence, match: {{actors: {{any: [special-deterrence-force]}}}},
+      channels: [inside]}}
+"""
+    settings = settings_for(tmp_path, kafka_settings, rules).model_copy(
+        update={"allow_private_targets": False}
+    )
+    bootstrap = kafka_settings.bootstrap_servers
+    refused, accepted = enriched(n=1), enriched("وأكدت قوة الردع الخاصة الخبر.", n=2)
+    await publish(bootstrap, as_bytes(refused))
+    async with build_app(settings):
+        (dead,) = await read_topic(
+            bootstrap, dead_letter_topic("alerting"), min_count=1, timeout=TIMEOUT
+        )
+    (delivery,) = Alert.model_validate_json(dead.value).deliveries
+    assert delivery.status is DeliveryStatus.FAILED and delivery.attempts == 1  # not retried
+    assert delivery.last_error is not None and "127.0.0.1" in delivery.last_error
+    assert "refused target" in delivery.last_error and webhook_receiver.requests == []
+
+    # The service kept running; with the setting on, the next alert goes out.
+    await publish(bootstrap, as_bytes(accepted))
+    async with build_app(settings.model_copy(update={"allow_private_targets": True})):
+        await eventually(lambda: len(webhook_receiver.requests) >= 1)
+    assert [r.headers["X-Raqib-Alert-Id"] for r in webhook_receiver.requests][-1] == alert_id(
+        "deterrence", accepted.id
+    )
 
 
 async def test_a_bad_rules_file_stops_the_service_before_it_starts(

@@ -47,6 +47,7 @@ def _settings(smtp_port: int) -> AlertingSettings:
             host="127.0.0.1", port=smtp_port, timeout=5, sender="Raqib <alerts@raqib.example>"
         ),
         retry_max_delay_s=30,
+        allow_private_targets=True,  # the receivers listen on 127.0.0.1
     )
 
 

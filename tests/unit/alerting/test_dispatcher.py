@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from schemas import Alert, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import AttemptFailed, Dispatcher
-from services.alerting.core import Rule, build_alert, evaluate_rules
+from services.alerting.core import DigestMessage, Rule, build_alert, evaluate_rules
 from services.alerting.store import DeliveryRecord, SentStore
 from services.common.errors import ConfigError
 from tests.unit.alerting.articles import enriched
@@ -35,11 +35,15 @@ class ScriptedChannel:
         self.script = script
         self.calls = 0
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> None:
+    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
         outcome = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
         if outcome is not None:
             raise outcome
+        return 204
+
+    async def send_digest(self, digest: DigestMessage) -> int | None:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         return None
@@ -90,35 +94,56 @@ def _dispatcher(store: SentStore, *channels: ScriptedChannel) -> tuple[Dispatche
     return dispatcher, waits
 
 
+async def dispatch(
+    dispatcher: Dispatcher, alert: Alert, article: EnrichedArticle
+) -> list[tuple[DeliveryRecord, bool]]:
+    """Every delivery of ``alert``, as the service makes them."""
+    return [
+        await dispatcher.deliver(alert.id, d.channel, lambda c: c.send(alert, article))
+        for d in alert.deliveries
+    ]
+
+
 async def test_retries_then_delivers_and_records_the_attempts(store: SentStore) -> None:
     hook = ScriptedChannel(
-        "hook", [AttemptFailed("HTTP 500", retry=True)] * 2 + [None], max_attempts=5
+        "hook",
+        [AttemptFailed("HTTP 500", retry=True, status_code=500)] * 2 + [None],
+        max_attempts=5,
     )
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
-    result = await dispatcher.dispatch(alert, article)
-    (delivery,) = result.alert.deliveries
-    assert (delivery.status, delivery.attempts, delivery.delivered_at) == (
+    seen: list[DeliveryRecord] = []
+
+    async def on_attempt(record: DeliveryRecord) -> None:
+        seen.append(record)
+
+    record, attempted = await dispatcher.deliver(
+        alert.id, "hook", lambda c: c.send(alert, article), on_attempt
+    )
+    assert (record.status, record.attempts, record.delivered_at, attempted) == (
         DeliveryStatus.DELIVERED,
         3,
         NOW,
+        True,
     )
-    assert delivery.last_error == "attempt 1: HTTP 500; attempt 2: HTTP 500"
+    assert record.last_error == "attempt 1: HTTP 500; attempt 2: HTTP 500"
+    assert [(a.number, a.error, a.status_code) for a in record.attempt_log] == [
+        (1, "HTTP 500", 500),
+        (2, "HTTP 500", 500),
+        (3, None, 204),
+    ]
+    assert [r.status for r in seen] == [DeliveryStatus.PENDING] * 2 + [DeliveryStatus.DELIVERED]
     assert waits == [0.5, 1.0]
-    assert result.attempted and not result.failed
-    assert store.get(alert.id, "hook") == DeliveryRecord(
-        alert.id, "hook", DeliveryStatus.DELIVERED, 3, delivery.last_error, NOW
-    )
+    assert store.get(alert.id, "hook") == record
 
 
 async def test_gives_up_after_max_attempts_with_every_error(store: SentStore) -> None:
     hook = ScriptedChannel("hook", [AttemptFailed("ConnectError: refused", retry=True)])
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
-    result = await dispatcher.dispatch(alert, article)
-    (delivery,) = result.failed
-    assert (delivery.status, delivery.attempts, hook.calls) == (DeliveryStatus.FAILED, 3, 3)
-    assert delivery.last_error is not None and delivery.last_error.count("ConnectError") == 3
+    ((record, _),) = await dispatch(dispatcher, alert, article)
+    assert (record.status, record.attempts, hook.calls) == (DeliveryStatus.FAILED, 3, 3)
+    assert [a.error for a in record.attempt_log] == ["ConnectError: refused"] * 3
     assert waits == [0.5, 1.0]
 
 
@@ -126,8 +151,8 @@ async def test_a_permanent_failure_is_not_retried(store: SentStore) -> None:
     hook = ScriptedChannel("hook", [AttemptFailed("HTTP 404", retry=False), None])
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
-    (delivery,) = (await dispatcher.dispatch(alert, article)).alert.deliveries
-    assert (delivery.status, delivery.attempts, hook.calls, waits) == (
+    ((record, _),) = await dispatch(dispatcher, alert, article)
+    assert (record.status, record.attempts, hook.calls, waits) == (
         DeliveryStatus.FAILED,
         1,
         1,
@@ -139,9 +164,9 @@ async def test_an_unexpected_error_counts_as_a_failed_attempt(store: SentStore) 
     hook = ScriptedChannel("hook", [RuntimeError("boom"), None])
     dispatcher, _ = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
-    (delivery,) = (await dispatcher.dispatch(alert, article)).alert.deliveries
-    assert delivery.status is DeliveryStatus.DELIVERED
-    assert delivery.last_error == "attempt 1: RuntimeError: boom"
+    ((record, _),) = await dispatch(dispatcher, alert, article)
+    assert record.status is DeliveryStatus.DELIVERED
+    assert record.last_error == "attempt 1: RuntimeError: boom"
 
 
 async def test_retry_after_is_honoured_within_the_cap(store: SentStore) -> None:
@@ -155,7 +180,7 @@ async def test_retry_after_is_honoured_within_the_cap(store: SentStore) -> None:
     )
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
-    await dispatcher.dispatch(alert, article)
+    await dispatch(dispatcher, alert, article)
     assert waits == [2.5, 3.0]
 
 
@@ -164,40 +189,43 @@ async def test_a_delivered_channel_is_never_sent_again(store: SentStore) -> None
     down = ScriptedChannel("down", [AttemptFailed("down", retry=True)], max_attempts=2)
     dispatcher, _ = _dispatcher(store, ok, down)
     alert, article = _alert(["ok", "down"])
-    first = await dispatcher.dispatch(alert, article)
-    assert [d.status for d in first.alert.deliveries] == [
-        DeliveryStatus.DELIVERED,
-        DeliveryStatus.FAILED,
-    ]
+    first = await dispatch(dispatcher, alert, article)
+    assert [r.status for r, _ in first] == [DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]
     down.script = [None]
-    second = await dispatcher.dispatch(alert, article)
+    second = await dispatch(dispatcher, alert, article)
     assert (ok.calls, down.calls) == (1, 3)  # only the failed one was tried again
-    assert [(d.status, d.attempts) for d in second.alert.deliveries] == [
-        (DeliveryStatus.DELIVERED, 1),
-        (DeliveryStatus.DELIVERED, 3),
+    assert [(r.status, r.attempts, len(r.attempt_log)) for r, _ in second] == [
+        (DeliveryStatus.DELIVERED, 1, 1),
+        (DeliveryStatus.DELIVERED, 3, 3),  # the attempt history survives across episodes
     ]
     skipped_before = _count("skipped_already_sent")
-    third = await dispatcher.dispatch(alert, article)
-    assert not third.attempted and (ok.calls, down.calls) == (1, 3)
+    third = await dispatch(dispatcher, alert, article)
+    assert not any(attempted for _, attempted in third) and (ok.calls, down.calls) == (1, 3)
     assert _count("skipped_already_sent") == skipped_before + 2
 
 
 async def test_state_survives_reopening_and_one_process_owns_the_file(tmp_path: Path) -> None:
     path = tmp_path / "alerting.sqlite3"
+    alert, article = _alert(["hook"])
     with SentStore(path) as store:
         store.save(
-            DeliveryRecord("a" * 16, "hook", DeliveryStatus.DELIVERED, 2, None, NOW), now=NOW
+            DeliveryRecord(alert.id, "hook", DeliveryStatus.DELIVERED, 2, None, NOW), now=NOW
         )
-        store.mark_published("a" * 16, now=NOW)
+        with store.transaction(durable=True):
+            store.add_alert(alert, article)
         with pytest.raises(ConfigError, match="in use by another process"):
             SentStore(path).open()
         assert store.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with SentStore(path) as reopened:
-        record = reopened.get("a" * 16, "hook")
+        record = reopened.get(alert.id, "hook")
         assert record is not None and record.status is DeliveryStatus.DELIVERED
         assert record.delivered_at == NOW and record.attempts == 2
-        assert reopened.was_published("a" * 16) and not reopened.was_published("b" * 16)
-        assert reopened.get("a" * 16, "mail") is None
+        assert reopened.load_alert(alert.id) == (alert, article)
+        assert reopened.alert_exists(alert.id) and not reopened.alert_exists("b" * 16)
+        assert reopened.unfinished(failed_since=NOW) == [alert.id]
+        reopened.mark_done(alert.id)
+        assert reopened.unfinished(failed_since=NOW) == []
+        assert reopened.get(alert.id, "mail") is None
 
 
 def test_a_store_used_before_open_says_so(tmp_path: Path) -> None:

@@ -102,9 +102,9 @@ def test_duplicate_rule_ids_are_an_error() -> None:
 
 def test_unknown_rule_kind_is_an_error() -> None:
     message = _error(
-        _rules("  - {id: r1, name: R, kind: spike, match: {languages: [ar]}, channels: [mail]}")
+        _rules("  - {id: r1, name: R, kind: burst, match: {languages: [ar]}, channels: [mail]}")
     )
-    assert "rule 'r1' (rules[0]): kind: unknown rule kind 'spike'" in message
+    assert "rule 'r1' (rules[0]): kind: unknown rule kind 'burst'" in message
 
 
 def test_missing_fields_name_the_rule_by_index_when_it_has_no_id() -> None:
@@ -147,7 +147,10 @@ rules: []
 """
     )
     assert "channel 'pager': kind: Input tag 'sms'" in message
-    assert "channel 'ftp': url: webhook URL must be http or https, got 'ftp://files" in message
+    assert (
+        "channel 'ftp': url: webhook URL refused: 'ftp://files.example.org/in': only http"
+        in message
+    )
     assert "channel 'bad-mail': to: not an email address: 'not-an-address'" in message
     assert "channel 'slow': timeout_s: Input should be greater than 0" in message
 
@@ -179,3 +182,84 @@ def test_known_actor_hook_rejects_unknown_actor_ids() -> None:
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read rules file"):
         load_rules(tmp_path / "missing.yaml", env={})
+
+
+def test_window_kinds_cooldown_and_digest_load() -> None:
+    rule_set = parse_rules(
+        _rules(
+            """  - id: surge
+    name: Surge
+    kind: threshold
+    threshold: {count: 5, window: 30m}
+    match: {actors: {any: [special-deterrence-force]}}
+    channels: [hook]
+    cooldown: 2h
+    cooldown_by: rule
+    digest: {window: 1d}
+  - id: breaking
+    name: Breaking
+    kind: spike
+    spike: {window: 1h, baseline: 1d, factor: 4, min_count: 2}
+    match: {topics: {any: [armed-clashes]}}
+    channels: [mail]
+"""
+        ),
+        "watch.yaml",
+        env={},
+        kinds=RULE_KINDS,
+    )
+    surge, breaking = rule_set.rules
+    assert surge.threshold is not None and surge.threshold.window.total_seconds() == 1800
+    assert surge.cooldown is not None and surge.cooldown.total_seconds() == 7200
+    assert surge.digest is not None and surge.digest.window.days == 1
+    assert breaking.spike is not None and breaking.spike.factor == 4
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "{id: t, name: T, kind: threshold, match: {languages: [ar]}, channels: [mail]}",
+            "rule 't' (rules[0]): threshold: a threshold rule needs a 'threshold' block",
+        ),
+        (
+            "{id: t, name: T, threshold: {count: 2, window: 1h}, match: {languages: [ar]},"
+            " channels: [mail]}",
+            "rule 't' (rules[0]): threshold: only a threshold rule takes this block",
+        ),
+        (
+            "{id: t, name: T, kind: threshold, threshold: {count: 0, window: 1h},"
+            " match: {languages: [ar]}, channels: [mail]}",
+            "rule 't' (rules[0]): threshold.count: Input should be greater than or equal to 1",
+        ),
+        (
+            "{id: t, name: T, kind: threshold, threshold: {count: 2, window: soon},"
+            " match: {languages: [ar]}, channels: [mail]}",
+            "rule 't' (rules[0]): threshold.window: not a duration: 'soon'",
+        ),
+        (
+            "{id: s, name: S, kind: spike, spike: {window: 1d, baseline: 1h},"
+            " match: {languages: [ar]}, channels: [mail]}",
+            "rule 's' (rules[0]): spike: baseline must be at least as long as window",
+        ),
+        (
+            "{id: s, name: S, kind: spike, spike: {window: 1h, baseline: 1d, factor: 1},"
+            " match: {languages: [ar]}, channels: [mail]}",
+            "rule 's' (rules[0]): spike.factor: Input should be greater than 1",
+        ),
+        (
+            "{id: c, name: C, match: {languages: [ar]}, channels: [mail], cooldown: 0}",
+            "rule 'c' (rules[0]): cooldown: a duration must be longer than zero",
+        ),
+        (
+            "{id: c, name: C, match: {languages: [ar]}, channels: [mail], cooldown_by: topic}",
+            "rule 'c' (rules[0]): cooldown_by: Input should be 'actors' or 'rule'",
+        ),
+        (
+            "{id: d, name: D, match: {languages: [ar]}, channels: [mail], digest: {every: 1h}}",
+            "rule 'd' (rules[0]): digest.window: Field required",
+        ),
+    ],
+)
+def test_window_cooldown_and_digest_mistakes_name_rule_and_field(rule: str, expected: str) -> None:
+    assert expected in _error(_rules(f"  - {rule}\n"))

@@ -1,0 +1,231 @@
+"""Alerting latency: ``python -m benchmarks.alerting [--rate 200 --seconds 60 --rules 100]``.
+
+Starts a local Tansu broker, the alerting service as its own process (``raqib run
+alerting``) with ``--rules`` match rules delivering by webhook, and an asyncio webhook
+receiver in this process. Publishes enriched articles to ``articles.enriched`` at a steady
+rate, each matching exactly one rule, and reports the latency from publish to webhook
+receipt (p50, p99, max), alerts expected vs received (missed, doubled) and the CPU seconds
+the alerting process used. Prints progress on stderr and one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from benchmarks.pipeline import machine_info
+from schemas import EnrichedArticle, Entity, EntityType, Mention, alert_id, utc_now
+from services.common.kafka import ARTICLES_ENRICHED, ensure_topics
+from services.common.settings import KafkaSettings
+from services.devstack.servers import LocalKafka
+from tests.factories import enriched_article
+
+TEXT = "قال مصدر أمني إن {name} انتشرت قرب مطار معيتيقة في طرابلس صباح اليوم."
+
+
+def rules_yaml(rules: int, port: int) -> str:
+    lines = [
+        "channels:",
+        f"  hook: {{kind: webhook, url: 'http://127.0.0.1:{port}/hook', max_attempts: 5}}",
+        "rules:",
+    ]
+    for i in range(rules):
+        lines.append(
+            f"  - {{id: rule-{i}, name: Rule {i}, match: {{actors: {{any: [actor-{i}]}}}},"
+            " channels: [hook]}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def article(serial: int, rules: int) -> EnrichedArticle:
+    actor = serial % rules
+    name = f"قوة رقم {actor}"
+    text = TEXT.format(name=name)
+    start = text.index(name)
+    mention = Mention(
+        start=start, end=start + len(name), text=name, alias=name, rule="unambiguous-alias"
+    )
+    entity = Entity(id=f"actor-{actor}", name=name, type=EntityType.ARMED_GROUP, mentions=[mention])
+    return enriched_article(
+        f"خبر {serial}", text, entities=[entity], url=f"https://bench.example/{serial}"
+    )
+
+
+class Receiver:
+    """A minimal HTTP/1.1 server: records (alert id, receipt time), answers 204."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, float]] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (
+                        line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:]
+                    )
+                    if k
+                }
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.received.append((headers.get("x-raqib-alert-id", ""), time.time()))
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def run(
+    rate: float, seconds: float, rules: int, workdir: Path, machine: dict[str, Any]
+) -> dict[str, Any]:
+    receiver = Receiver()
+    port = await receiver.start()
+    rules_file = workdir / "rules.yaml"
+    rules_file.write_text(rules_yaml(rules, port), encoding="utf-8")
+    with LocalKafka(log_path=workdir / "tansu.log") as kafka:
+        settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers)
+        await ensure_topics(settings, [ARTICLES_ENRICHED])
+        env = {
+            **os.environ,
+            "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "RAQIB_ALERTING_RULES_FILE": str(rules_file),
+            "RAQIB_ALERTING_STATE_FILE": str(workdir / "alerting.sqlite3"),
+            "RAQIB_ALERTING_ALLOW_PRIVATE_TARGETS": "true",
+            "RAQIB_LOG_LEVEL": "WARNING",
+        }
+        with (workdir / "alerting.log").open("wb") as log:
+            service = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+                [sys.executable, "-m", "services.cli", "run", "alerting"],
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=0)
+        await producer.start()
+        try:
+            # Warm up: the first alert shows the service joined its group and delivers.
+            warm = article(10**9, rules)
+            await producer.send_and_wait(ARTICLES_ENRICHED, warm.model_dump_json().encode())
+            deadline = time.monotonic() + 60
+            while not receiver.received:
+                if time.monotonic() > deadline or service.poll() is not None:
+                    raise RuntimeError("alerting service did not deliver the warm-up alert")
+                await asyncio.sleep(0.1)
+            receiver.received.clear()
+
+            total = int(rate * seconds)
+            payloads = [article(i, rules) for i in range(total)]
+            published: dict[str, float] = {}
+            cpu_start, t0 = cpu_seconds(service.pid), time.monotonic()
+            last_report = t0
+            for i, item in enumerate(payloads):
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                published[alert_id(f"rule-{i % rules}", item.id)] = time.time()
+                await producer.send(
+                    ARTICLES_ENRICHED, item.model_dump_json().encode(), key=item.id.encode()
+                )
+                if time.monotonic() - last_report > 5:
+                    last_report = time.monotonic()
+                    print(
+                        f"published {i + 1}/{total}, received {len(receiver.received)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            await producer.flush()
+            publish_s = time.monotonic() - t0
+            deadline = time.monotonic() + 60
+            while len({a for a, _ in receiver.received}) < total:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1)  # a late duplicate would show up now
+            cpu_used = cpu_seconds(service.pid) - cpu_start
+            elapsed = time.monotonic() - t0
+        finally:
+            await producer.stop()
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                service.kill()
+            receiver.stop()
+    seen: dict[str, int] = {}
+    latencies = []
+    for alert, at in receiver.received:
+        seen[alert] = seen.get(alert, 0) + 1
+        if alert in published and seen[alert] == 1:
+            latencies.append((at - published[alert]) * 1000)
+    return {
+        "machine": machine,
+        "rate": rate,
+        "seconds": seconds,
+        "rules": rules,
+        "published": total,
+        "publish_s": round(publish_s, 2),
+        "alerts_expected": total,
+        "alerts_received": len(set(published) & set(seen)),
+        "missed": len(set(published) - set(seen)),
+        "doubled": sum(1 for count in seen.values() if count > 1),
+        "latency_ms": {
+            "p50": round(percentile(latencies, 0.50), 1),
+            "p99": round(percentile(latencies, 0.99), 1),
+            "max": round(max(latencies, default=float("nan")), 1),
+        },
+        "alerting_cpu_s": round(cpu_used, 2),
+        "alerting_cpu_share": round(cpu_used / elapsed, 2),
+        "finished_at": utc_now().isoformat(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=200.0, help="Articles per second.")
+    parser.add_argument("--seconds", type=float, default=60.0, help="How long to publish.")
+    parser.add_argument("--rules", type=int, default=100, help="Match rules loaded.")
+    parser.add_argument("--quick", action="store_true", help="5 s at 50/s: a smoke run.")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rate, args.seconds = 50.0, 5.0
+    with tempfile.TemporaryDirectory(prefix="raqib-bench-alerting-") as workdir:
+        machine = machine_info(Path("/proc/cpuinfo").read_text())
+        result = asyncio.run(run(args.rate, args.seconds, args.rules, Path(workdir), machine))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["missed"] == 0 and result["doubled"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

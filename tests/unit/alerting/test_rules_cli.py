@@ -1,0 +1,43 @@
+"""`raqib rules check` and `raqib rules test`: no server, one JSON line per file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from services.cli import app
+
+REPO = Path(__file__).resolve().parents[3]
+RULES = REPO / "deploy" / "rules.yaml"
+
+
+def test_check_accepts_the_default_rules_and_names_mistakes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["rules", "check", str(RULES)])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["rules"]["deterrence"] == "match"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n  - {id: x, name: X, kind: threshold, match: {languages: [ar]},"
+        " channels: [nowhere]}\n",
+        encoding="utf-8",
+    )
+    failed = runner.invoke(app, ["rules", "check", str(bad)])
+    assert failed.exit_code == 2
+    assert "bad.yaml: rule 'x' (rules[0]): threshold: a threshold rule needs" in failed.stderr
+    assert "channels: unknown channel 'nowhere'" in failed.stderr
+
+
+def test_test_names_the_match_rules_each_text_would_fire(tmp_path: Path) -> None:
+    deterrence = tmp_path / "a.txt"
+    deterrence.write_text("انتشرت قوة الردع الخاصة قرب مطار معيتيقة.", encoding="utf-8")
+    weather = tmp_path / "b.txt"
+    weather.write_text("طقس معتدل في بنغازي اليوم.", encoding="utf-8")
+    result = CliRunner().invoke(app, ["rules", "test", str(RULES), str(deterrence), str(weather)])
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [
+        {"path": str(deterrence), "rules": ["deterrence"]},
+        {"path": str(weather), "rules": []},
+    ]
