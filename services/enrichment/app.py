@@ -1,11 +1,20 @@
-"""Enrichment wiring: ``articles.raw`` → tag → ``articles.enriched``; bad input → DLQ."""
+"""Enrichment wiring: ``articles.raw`` → tag → ``articles.enriched``; bad input → DLQ.
+
+A batch subscriber: what a batch does is in ``batch.py``. Its offsets are committed once,
+after every output of the batch was acknowledged by the broker and every bad record
+dead-lettered.
+"""
 
 from __future__ import annotations
 
-from faststream import FastStream
+from collections.abc import Awaitable
+from typing import Any
 
-from schemas import EnrichedArticle, RawArticle, utc_now
-from services.common.errors import PermanentError
+from faststream import FastStream
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+
+from schemas import utc_now
 from services.common.kafka import (
     ARTICLES_ENRICHED,
     ARTICLES_RAW,
@@ -13,12 +22,19 @@ from services.common.kafka import (
     dead_letter_topic,
     ensure_topics,
     make_broker,
+    publish_dead_letter,
     stage_subscriber,
 )
-from services.enrichment.core import Tagger, enrich, load_knowledge_base
+from services.enrichment.batch import BatchEnricher, Record
+from services.enrichment.core import Tagger, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
 
 STAGE = "enrichment"
+
+
+async def _raw_values(msg: StreamMessage[Any]) -> None:
+    # Each record is validated on its own; FastStream must not parse the batch as JSON.
+    return None
 
 
 def build_app(
@@ -29,20 +45,30 @@ def build_app(
     broker = make_broker(settings.kafka, stage=STAGE)
     enriched = broker.publisher(ARTICLES_ENRICHED)
 
+    async def publish(value: bytes, key: bytes) -> Awaitable[object]:
+        # Queued now, acknowledged later: the batch awaits every acknowledgement before it
+        # is committed.
+        ack: Awaitable[object] = await enriched.publish(value, key=key, no_confirm=True)
+        return ack
+
+    async def dead_letter(record: Record, error_type: str, error: str) -> None:
+        await publish_dead_letter(broker, STAGE, record, record.value or b"", error_type, error)
+
+    enrich_batch = BatchEnricher(tagger, publish, dead_letter, now=utc_now)
+
     @stage_subscriber(
         broker,
         ARTICLES_RAW,
         group_id=settings.group_id,
+        batch=True,
+        max_records=settings.batch_size,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        decoder=_raw_values,
     )
-    async def handle(article: RawArticle) -> None:
-        try:
-            result: EnrichedArticle = enrich(article, tagger, now=utc_now())
-        except Exception as error:
-            # The core is pure: an input that fails once fails every time. Retrying would
-            # block the partition, so it is dead-lettered (a bug to fix, not data to lose).
-            raise PermanentError(f"tagging article {article.id} failed: {error!r}") from error
-        # Awaited before the handler returns, so the offset is committed only once published.
-        await enriched.publish(result.model_dump_json().encode(), key=result.id.encode())
+    async def handle(msg: KafkaMessage) -> None:
+        records = msg.raw_message
+        await enrich_batch(records if isinstance(records, tuple) else (records,))
 
     app = FastStream(broker, logger=app_logger(STAGE))
 

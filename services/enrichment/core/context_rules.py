@@ -1,19 +1,21 @@
 """Context conditions for ambiguous aliases, evaluated around one match.
 
 All windows are counted in normalised words and read a bounded slice of the text, so the cost
-per match does not grow with the article.
+per match does not grow with the article. Each clause is compiled once, at load time, into a
+short tuple of checks that hold only the conditions it uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 
 from services.enrichment.core.knowledge_base import Clause, WordSet
 from services.enrichment.core.normalize import NormalizedText
 
-__all__ = ["MatchContext", "clause_holds", "words_match"]
+__all__ = ["ClauseCheck", "MatchContext", "compile_clause", "words_match"]
 
 _CONJUNCTIONS = ("وب", "فب", "وك", "فك", "و", "ف", "ب", "ك")
+_DEFINITE_STARTS = ("لل", "ولل", "فلل", *(conjunction + "ال" for conjunction in _CONJUNCTIONS))
 _CLAUSE_PUNCTUATION = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
 
 
@@ -21,16 +23,20 @@ def words_match(words: list[str], wanted: WordSet) -> bool:
     """Whether a word of ``words`` is a wanted word (with any clitic) or they hold a phrase."""
     if not wanted.forms.isdisjoint(words):
         return True
-    if wanted.phrases:
-        joined = " " + " ".join(words) + " "
-        return any(f" {phrase} " in joined for phrase in wanted.phrases)
-    return False
+    if wanted.phrase_heads.isdisjoint(words):
+        return False
+    joined = " " + " ".join(words) + " "
+    return any(phrase in joined for phrase in wanted.padded_phrases)
 
 
 class MatchContext:
-    """One alias match inside a normalised field, with lazy access to its neighbourhood."""
+    """One alias match inside a normalised field, with its neighbourhood.
 
-    __slots__ = ("end", "normalized", "prefix", "start", "word_start")
+    ``words`` are the field's words, ``before`` the index of the match's first word (clitic
+    included) and ``after`` the index of the word after the match: a window is one slice.
+    """
+
+    __slots__ = ("after", "before", "end", "normalized", "prefix", "start", "word_start", "words")
 
     def __init__(
         self, normalized: NormalizedText, start: int, end: int, word_start: int, prefix: str
@@ -40,16 +46,17 @@ class MatchContext:
         self.end = end
         self.word_start = word_start
         self.prefix = prefix
+        self.words = normalized.words
+        self.before = before = normalized.word_index(word_start)
+        # Spaces inside the match (a clitic has none; a name of several words has some).
+        self.after = before + normalized.text.count(" ", word_start, end) + 1
 
     def words_before(self, count: int) -> list[str]:
-        tokens = self.normalized.tokens
-        index = self.normalized.token_index(self.word_start)
-        return tokens[max(0, index - count) : index]
+        before = self.before
+        return self.words[before - count if before > count else 0 : before]
 
     def words_after(self, count: int) -> list[str]:
-        tokens = self.normalized.tokens
-        index = self.normalized.token_index(self.end - 1) + 1
-        return tokens[index : index + count]
+        return self.words[self.after : self.after + count]
 
     def opens_clause(self) -> bool:
         """True at the start of the text or right after clause punctuation or a line break."""
@@ -72,53 +79,114 @@ class MatchContext:
         if not before:
             return False
         word = before[0]
-        if word.startswith(("لل", "ولل", "فلل")):
+        if word.startswith(_DEFINITE_STARTS):
             return True
-        for conjunction in _CONJUNCTIONS:
-            if word.startswith(conjunction + "ال"):
-                return True
         return word.startswith("ال") and len(word) > 3
 
 
-def _near(context: MatchContext, wanted: WordSet, window: int) -> bool:
-    return words_match(context.words_before(window), wanted) or words_match(
-        context.words_after(window), wanted
-    )
+# A compiled condition: context and the actors named unambiguously in the article (None
+# while they are not known yet) in, whether it holds out.
+ClauseCheck = Callable[[MatchContext, "Set[str] | None"], bool]
 
 
-def clause_holds(clause: Clause, context: MatchContext, article_actors: Set[str] | None) -> bool:
-    """Whether every condition of ``clause`` holds. ``article_actors`` None: not known yet."""
+def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
+    """The checks of ``clause`` that it uses, cheapest first; all must hold."""
+    checks: list[ClauseCheck] = []
     if clause.needs_article:
-        if article_actors is None:
-            return False
-        if clause.article_mentions and clause.article_mentions.isdisjoint(article_actors):
-            return False
-        if clause.also_article_mentions and clause.also_article_mentions.isdisjoint(article_actors):
-            return False
-    if clause.prefix is not None and context.prefix not in clause.prefix:
-        return False
-    if clause.before is not None and not words_match(
-        context.words_before(clause.before_window), clause.before
-    ):
-        return False
-    if clause.after is not None and not words_match(
-        context.words_after(clause.after_window), clause.after
-    ):
-        return False
-    if clause.near is not None and not _near(context, clause.near, clause.near_window):
-        return False
-    if clause.not_near is not None and _near(context, clause.not_near, clause.not_near_window):
-        return False
-    if clause.after_pattern is not None and not clause.after_pattern.match(
-        context.normalized.text, min(context.end + 1, len(context.normalized.text))
-    ):
-        return False
+        mentions, also = clause.article_mentions, clause.also_article_mentions
+
+        def article(_: MatchContext, actors: Set[str] | None) -> bool:
+            return (
+                actors is not None
+                and not (mentions and mentions.isdisjoint(actors))
+                and not (also and also.isdisjoint(actors))
+            )
+
+        checks.append(article)
+    if clause.prefix is not None:
+        prefixes = clause.prefix
+        checks.append(lambda context, _: context.prefix in prefixes)
+    if clause.before is not None:
+        checks.append(_before_check(clause.before, clause.before_window))
+    if clause.after is not None:
+        checks.append(_after_check(clause.after, clause.after_window))
+    if clause.near is not None:
+        checks.append(_near_check(clause.near, clause.near_window, wanted=True))
+    if clause.not_near is not None:
+        checks.append(_near_check(clause.not_near, clause.not_near_window, wanted=False))
+    if clause.after_pattern is not None:
+        after_pattern = clause.after_pattern
+
+        def pattern_after(context: MatchContext, _: Set[str] | None) -> bool:
+            text = context.normalized.text
+            return after_pattern.match(text, min(context.end + 1, len(text))) is not None
+
+        checks.append(pattern_after)
     if clause.previous_word_pattern is not None:
-        before = context.words_before(1)
-        if not before or not clause.previous_word_pattern.fullmatch(before[0]):
-            return False
-    if clause.previous_word_definite is not None and (
-        context.previous_word_is_definite() != clause.previous_word_definite
-    ):
-        return False
-    return clause.clause_start is None or context.opens_clause() == clause.clause_start
+        word_pattern = clause.previous_word_pattern
+
+        def previous_word(context: MatchContext, _: Set[str] | None) -> bool:
+            before = context.words_before(1)
+            return bool(before) and word_pattern.fullmatch(before[0]) is not None
+
+        checks.append(previous_word)
+    if clause.previous_word_definite is not None:
+        definite = clause.previous_word_definite
+        checks.append(lambda context, _: context.previous_word_is_definite() == definite)
+    if clause.clause_start is not None:
+        opens = clause.clause_start
+        checks.append(lambda context, _: context.opens_clause() == opens)
+    return tuple(checks)
+
+
+# Window checks, specialised for the usual word sets without phrases: one set operation on
+# one slice, no further calls.
+
+
+def _before_check(wanted: WordSet, window: int) -> ClauseCheck:
+    forms = wanted.forms
+    if wanted.phrases:
+        return lambda context, _: words_match(context.words_before(window), wanted)
+
+    def check(context: MatchContext, _: Set[str] | None) -> bool:
+        before = context.before
+        return not forms.isdisjoint(
+            context.words[before - window if before > window else 0 : before]
+        )
+
+    return check
+
+
+def _after_check(wanted: WordSet, window: int) -> ClauseCheck:
+    forms = wanted.forms
+    if wanted.phrases:
+        return lambda context, _: words_match(context.words_after(window), wanted)
+
+    def check(context: MatchContext, _: Set[str] | None) -> bool:
+        after = context.after
+        return not forms.isdisjoint(context.words[after : after + window])
+
+    return check
+
+
+def _near_check(words: WordSet, window: int, *, wanted: bool) -> ClauseCheck:
+    """``near`` (``wanted``) or ``not_near``: a word of ``words`` on either side."""
+    forms = words.forms
+    if words.phrases:
+
+        def near_with_phrases(context: MatchContext, _: Set[str] | None) -> bool:
+            found = words_match(context.words_before(window), words) or words_match(
+                context.words_after(window), words
+            )
+            return found is wanted
+
+        return near_with_phrases
+
+    def near(context: MatchContext, _: Set[str] | None) -> bool:
+        before, after, all_words = context.before, context.after, context.words
+        found = not forms.isdisjoint(
+            all_words[before - window if before > window else 0 : before]
+        ) or not forms.isdisjoint(all_words[after : after + window])
+        return found is wanted
+
+    return near

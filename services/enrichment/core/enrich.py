@@ -23,7 +23,7 @@ def enrich(article: RawArticle, tagger: Tagger, *, now: datetime) -> EnrichedArt
     result = tagger.tag(article.title, text)
     published_at = article.published_at
     if published_at is None:
-        stated = extract_published_date(text)
+        stated = extract_published_date(text, reference=article.fetched_at)
         if stated is not None:
             published_at = datetime(stated.year, stated.month, stated.day, tzinfo=UTC)
     fields = article.model_dump()

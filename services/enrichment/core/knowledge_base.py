@@ -75,6 +75,15 @@ class WordSet:
     words: frozenset[str] = frozenset()
     phrases: tuple[str, ...] = ()
     forms: frozenset[str] = frozenset()  # the words with every clitic: see _with_clitics
+    # Derived: the first word of every phrase (a window without one holds no phrase), and the
+    # phrases padded with spaces as they are searched for in a window's text.
+    phrase_heads: frozenset[str] = field(init=False)
+    padded_phrases: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        heads = frozenset(phrase.split(" ", 1)[0] for phrase in self.phrases)
+        object.__setattr__(self, "phrase_heads", heads)
+        object.__setattr__(self, "padded_phrases", tuple(f" {p} " for p in self.phrases))
 
     def __bool__(self) -> bool:
         return bool(self.words or self.phrases)
@@ -469,7 +478,7 @@ class _Builder:
             else:
                 written = self.text(item, here)
             normal = self.normalized(written, here)
-            for variant in _spelling_variants(normal):
+            for variant in _spelling_variants(normal, latin=not case_sensitive):
                 aliases.append(
                     Alias(
                         text=written,
@@ -560,11 +569,76 @@ class _Builder:
         )
 
 
-def _spelling_variants(normal: str) -> list[str]:
-    """ "عبد X" is written both split and joined (عبد الرؤوف / عبدالرؤوف); list both."""
+def _spelling_variants(normal: str, *, latin: bool = True) -> list[str]:
+    """ "عبد X" is written both split and joined (عبد الرؤوف / عبدالرؤوف); list both. Latin
+    names get their transliteration family (``_latin_variants``) unless ``latin`` is False
+    (case-sensitive aliases are written exactly)."""
     variants = [normal]
     if "عبد " in normal:
         variants.append(normal.replace("عبد ", "عبد"))
     elif re.search(r"عبد(?=ال)", normal):
         variants.append(re.sub(r"عبد(?=ال)", "عبد ", normal))
+    elif latin and not _ARABIC_LETTER.search(normal):
+        variants += [v for v in _latin_variants(normal) if v != normal]
     return variants
+
+
+# "Abd al-X" in Latin letters: abdul X, abdel X, abd al X, abd el X, abdulX, abdelX, and the
+# assimilated forms before a sun letter (abderraouf, abdurraouf, abd ar raouf). A name of
+# three letters or fewer after the prefix is not split (Abdullah, Abdallah).
+_ABD_JOINED = re.compile(r"^abd(?:ul|el|al|oul)([a-z]{4,})$")
+_ABD_ASSIMILATED = re.compile(r"^abd[eu]([tdrzsn])\1([a-z]{3,})$")
+_ABD_PREFIX = ("abdul", "abdel", "abdal", "abdoul")
+_ABD_ARTICLE = ("al", "el", "ul", "ar", "as", "ad", "at", "az", "an")
+_SUN_LETTERS = frozenset("tdrzsn")
+
+
+def _abd_forms(name: str) -> list[str]:
+    forms = [f"abdul {name}", f"abdel {name}", f"abd al {name}", f"abd el {name}"]
+    forms += [f"abdul{name}", f"abdel{name}"]
+    first = name[0]
+    if first in _SUN_LETTERS and name[1:2] != first:
+        forms += [f"abde{first}{name}", f"abdu{first}{name}", f"abd a{first} {name}"]
+    return forms
+
+
+def _latin_word_forms(words: list[str], index: int) -> tuple[list[list[str]], int]:
+    """The written forms of the word(s) at ``index`` and how many words they span."""
+    word = words[index]
+    following = words[index + 1] if index + 1 < len(words) else ""
+    if word in _ABD_PREFIX and len(following) >= 4:
+        return [form.split(" ") for form in _abd_forms(following)], 2
+    if word == "abd" and following in _ABD_ARTICLE and index + 2 < len(words):
+        return [form.split(" ") for form in _abd_forms(words[index + 2])], 3
+    joined = _ABD_JOINED.match(word)
+    if joined:
+        return [form.split(" ") for form in _abd_forms(joined.group(1))], 1
+    assimilated = _ABD_ASSIMILATED.match(word)
+    if assimilated:
+        name = assimilated.group(1) + assimilated.group(2)
+        return [form.split(" ") for form in _abd_forms(name)], 1
+    if word in ("al", "el") and following:
+        # The article: al- and el- alike; inside a name it may also be left out.
+        return ([["al"], ["el"], []] if index else [["al"], ["el"]]), 1
+    forms = [[word]]
+    if index == len(words) - 1 and len(words) > 1 and len(word) >= 4:
+        # A name's last word: -ah and -a endings alike (Karah / Kara, Dbeibah / Dbeiba).
+        if word.endswith("ah"):
+            forms.append([word[:-1]])
+        elif word.endswith("a") and not word.endswith("aa"):
+            forms.append([word + "h"])
+    return forms, 1
+
+
+def _latin_variants(normal: str) -> list[str]:
+    """The transliteration family of a normalised Latin name: the Abd- prefixes, al-/el- (and,
+    inside a name, no article) and the -ah/-a ending of its last word."""
+    words = normal.split(" ")
+    variants: list[list[str]] = [[]]
+    index = 0
+    while index < len(words):
+        forms, span = _latin_word_forms(words, index)
+        variants = [variant + form for variant in variants for form in forms]
+        index += span
+    unique = dict.fromkeys(" ".join(variant) for variant in variants if variant)
+    return list(unique)

@@ -13,7 +13,7 @@ optionally after Arabic clitics. The allowed clitics depend on the alias:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from operator import itemgetter
 
 import ahocorasick
 
@@ -33,32 +33,24 @@ _LONGEST_PREFIX = max(len(p) for p in TERM_PREFIXES)
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 
-# Not frozen: a frozen dataclass pays object.__setattr__ per field, and tens of these are made
-# per article.
-@dataclass(slots=True)
-class AliasMatch:
-    start: int  # normalised offsets of the alias itself, without the clitic
-    end: int
-    word_start: int  # where the word (clitic included) starts
-    prefix: str
-    aliases: tuple[Alias, ...]
-
-
-@dataclass(slots=True)
-class TermMatch:
-    start: int
-    end: int
-    word_start: int
-    term: TopicTerm
+# Plain tuples, not objects: tens are made per article, and a tuple costs a fraction of an
+# instance. An alias match: normalised offsets of the alias itself (without the clitic), where
+# its word starts (clitic included), the clitic, and the aliases of the matched key.
+AliasMatch = tuple[int, int, int, str, tuple[Alias, ...]]
+# A topic term match: start, end, word start, term.
+TermMatch = tuple[int, int, int, TopicTerm]
 
 
 # What one automaton key reports after a given clitic: the aliases, the topic terms, and
 # whether any of them is case-sensitive (checked against the original letters).
 _Targets = tuple[tuple[Alias, ...], tuple[TopicTerm, ...], bool]
-# Per key: its length, the clitics it takes and its targets when every target takes the same
-# clitics (almost every key: no per-key dictionary, so 10,000s of keys stay small), else a
-# mapping from clitic to targets.
-_KeyValue = tuple[int, frozenset[str], _Targets, dict[str, _Targets] | None]
+# Per key: its length, the clitics it takes, its aliases and topic terms, and None — or, for
+# the rare key whose targets take different clitics or are case-sensitive, the targets per
+# clitic instead. Almost every key is the plain case: no per-key dictionary, so 10,000s of
+# keys stay small, and the matching loop takes the short path.
+_KeyValue = tuple[
+    int, frozenset[str], tuple[Alias, ...], tuple[TopicTerm, ...], dict[str, _Targets] | None
+]
 
 
 def _targets(matching: list[Alias | TopicTerm]) -> _Targets:
@@ -74,12 +66,14 @@ def _targets(matching: list[Alias | TopicTerm]) -> _Targets:
 def _key_value(key: str, targets: list[tuple[Alias | TopicTerm, frozenset[str]]]) -> _KeyValue:
     prefix_sets = {prefixes for _, prefixes in targets}
     if len(prefix_sets) == 1:
-        return len(key), prefix_sets.pop(), _targets([t for t, _ in targets]), None
+        aliases, terms, case_sensitive = _targets([t for t, _ in targets])
+        if not case_sensitive:
+            return len(key), prefix_sets.pop(), aliases, terms, None
     by_prefix = {
         prefix: _targets([t for t, prefixes in targets if prefix in prefixes])
         for prefix in frozenset().union(*prefix_sets)
     }
-    return len(key), frozenset(by_prefix), ((), (), False), by_prefix
+    return len(key), frozenset(by_prefix), (), (), by_prefix
 
 
 def _alias_keys(alias: Alias) -> list[tuple[str, frozenset[str]]]:
@@ -130,7 +124,9 @@ class Matcher:
         size = len(text)
         aliases: list[AliasMatch] = []
         terms: list[TermMatch] = []
-        for last, (length, prefixes, found, by_prefix) in self._automaton.iter(text):
+        for last, (length, prefixes, key_aliases, key_terms, by_prefix) in self._automaton.iter(
+            text
+        ):
             end = last + 1
             if end != size and text[end] != " ":
                 continue
@@ -146,44 +142,59 @@ class Matcher:
             if prefix not in prefixes:
                 continue
             if by_prefix is not None:
-                found = by_prefix[prefix]
-            key_aliases, key_terms, case_sensitive = found
-            if case_sensitive:
-                key_aliases = tuple(
-                    a
-                    for a in key_aliases
-                    if not a.case_sensitive or _same_case(normalized, start, end, a)
-                )
-                key_terms = tuple(
-                    t
-                    for t in key_terms
-                    if not t.case_sensitive or _same_case(normalized, start, end, t)
-                )
-            for term in key_terms:
-                terms.append(TermMatch(start, end, word_start, term))
+                key_aliases, key_terms = _targets_here(normalized, start, end, by_prefix[prefix])
+            if key_terms:
+                for term in key_terms:
+                    terms.append((start, end, word_start, term))
             if key_aliases:
-                aliases.append(AliasMatch(start, end, word_start, prefix, key_aliases))
+                aliases.append((start, end, word_start, prefix, key_aliases))
         return aliases, terms
 
 
+def _targets_here(
+    normalized: NormalizedText, start: int, end: int, targets: _Targets
+) -> tuple[tuple[Alias, ...], tuple[TopicTerm, ...]]:
+    """The targets that hold at this match: case-sensitive ones only if the case is right."""
+    key_aliases, key_terms, case_sensitive = targets
+    if not case_sensitive:
+        return key_aliases, key_terms
+    return (
+        tuple(
+            a for a in key_aliases if not a.case_sensitive or _same_case(normalized, start, end, a)
+        ),
+        tuple(
+            t for t in key_terms if not t.case_sensitive or _same_case(normalized, start, end, t)
+        ),
+    )
+
+
 def _same_case(normalized: NormalizedText, start: int, end: int, target: Alias | TopicTerm) -> bool:
-    """Acronyms: the original letters must be exactly the written ones ("US", not "us")."""
+    """Every letter the knowledge base writes in upper case is upper case in the text: "US"
+    is not "us", "Turkey" not the bird "turkey", while a headline's "TURKEY" still is."""
     original_start, original_end = normalized.original_span(start, end)
     written = _NON_ALNUM.sub("", normalized.original[original_start:original_end])
-    return written == target.compact
+    compact = target.compact
+    if len(written) != len(compact):  # accents written decomposed: compare the letters as is
+        return written == compact
+    return all(w.isupper() for w, c in zip(written, compact, strict=True) if c.isupper())
 
 
 def resolve_overlaps(matches: list[AliasMatch]) -> list[AliasMatch]:
-    """Keep the longest alias where aliases overlap (قوة الردع الخاصة over الردع)."""
-    ordered = sorted(matches, key=lambda m: (m.start, m.start - m.end))
+    """Keep the longest alias where aliases overlap (قوة الردع الخاصة over الردع).
+
+    Sorted by start only (the automaton reports by end, so a stable sort keeps the shorter of
+    two matches at one start first, and the longer then replaces it).
+    """
+    ordered = sorted(matches, key=itemgetter(0))
     kept: list[AliasMatch] = []
     last_end = -1
     for match in ordered:
-        if match.start >= last_end:
+        start, end = match[0], match[1]
+        if start >= last_end:
             kept.append(match)
-            last_end = match.end
-        elif match.end - match.start > kept[-1].end - kept[-1].start:
+            last_end = end
+        elif end - start > kept[-1][1] - kept[-1][0]:
             # A longer alias that starts inside the previous one wins over it.
             kept[-1] = match
-            last_end = match.end
+            last_end = end
     return kept

@@ -17,7 +17,8 @@
 
 Every step except deletion and whitespace collapsing replaces one character by one character,
 so ``NormalizedText.to_original`` can map any offset of the normalised text back to the
-original text through two short lists of breakpoints, computed only when a match needs them.
+original text through two short lists of breakpoints: where space runs were collapsed (found
+while collapsing) and where characters were deleted (found when a match first needs them).
 Ligatures that would expand to two characters (ﻻ, ß) are left as they are.
 """
 
@@ -27,7 +28,6 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import accumulate, compress
 
 __all__ = ["NormalizedText", "normalize_arabic", "normalize_text"]
 
@@ -258,21 +258,36 @@ def _char_fold(char: str) -> str:
     return folded
 
 
-def _fold(text: str) -> tuple[str, bool]:
-    """Deleted characters removed, every other character mapped to exactly one character;
-    and whether anything was deleted.
+# Characters outside the plain set found in almost every Arabic article: replaced without
+# looking for them first, so the scan for the rest finds tens of characters, not hundreds.
+_FREQUENT_FOLDS = tuple(
+    (char, _char_fold(char))
+    for char in ("ة", "أ", "إ", "ى", "ئ", "ؤ", "آ", "،", ".", "\n")
+    if _char_fold(char) != char
+)
 
-    Folding is per character, so the text is scanned once for characters outside the plain
-    set and each distinct one is replaced in a single ``str.replace`` pass (a per-character
-    ``str.translate`` or regex callback costs several times more on Arabic text).
+
+def _fold(text: str) -> tuple[str, list[str], set[str]]:
+    """Deleted characters removed, every other character mapped to exactly one character;
+    which characters were deleted, and the distinct characters outside the plain set other
+    than the frequent ones (never a deleted, control or replacement character).
+
+    Folding is per character: the frequent characters are replaced outright, then the text
+    is scanned once for the other characters outside the plain set and each distinct one is
+    replaced in a single ``str.replace`` pass (a per-character ``str.translate`` or regex
+    callback costs several times more on Arabic text).
     """
-    deleted = False
-    for char in set(_SPECIAL.findall(text)):
+    for char, folded in _FREQUENT_FOLDS:
+        text = text.replace(char, folded)
+    deleted: list[str] = []
+    specials = set(_SPECIAL.findall(text))
+    for char in specials:
         folded = _char_fold(char)
         if folded != char:
             text = text.replace(char, folded)
-            deleted = deleted or not folded
-    return text, deleted
+            if not folded:
+                deleted.append(char)
+    return text, deleted, specials
 
 
 def _collapse(folded: str) -> str:
@@ -287,94 +302,137 @@ class NormalizedText:
 
     __slots__ = (
         "_collapse_map",
+        "_cursor",
+        "_deleted",
         "_deletion_map",
-        "_folded",
-        "_has_deletions",
-        "_token_starts",
-        "_tokens",
+        "_words",
         "original",
+        "specials",
         "text",
     )
 
     def __init__(self, original: str) -> None:
         self.original = original
-        self._folded, self._has_deletions = _fold(original)
-        self.text = _collapse(self._folded)
-        self._collapse_map: tuple[list[int], list[int]] | None = None
+        # ``specials``: the distinct characters of the original outside the plain set.
+        folded, self._deleted, self.specials = _fold(original)
+        self.text, self._collapse_map = _collapse_with_map(folded)
         self._deletion_map: tuple[list[int], list[int]] | None = None
-        self._tokens: list[str] | None = None
-        self._token_starts: list[int] = []
+        self._words: list[str] | None = None
+        self._cursor = (0, 0)
 
     @property
-    def tokens(self) -> list[str]:
+    def words(self) -> list[str]:
         """The words of the normalised text (split once, on first use)."""
-        if self._tokens is None:
-            self._index_words()
-        assert self._tokens is not None
-        return self._tokens
+        if self._words is None:
+            self._words = self.text.split(" ") if self.text else []
+        return self._words
 
-    def token_index(self, offset: int) -> int:
-        """The index in ``tokens`` of the word holding ``offset`` (a space: the word before)."""
-        if self._tokens is None:
-            self._index_words()
-        return bisect_right(self._token_starts, offset) - 1
+    def word_index(self, offset: int) -> int:
+        """The index in ``words`` of the word holding ``offset`` (a space: the word before).
 
-    def _index_words(self) -> None:
-        """Words, where each starts in the normalised text, and where in the folded text.
-
-        The folded text split on spaces gives the words and the empty strings of space runs;
-        the running sums are computed by C iterators, not a Python loop per word.
+        Words are separated by exactly one space, so the index is the count of spaces before
+        the offset: a C-level count instead of a table of word starts. Counted from the last
+        offset asked for, since matches are visited in order: one sweep over the text in all.
         """
-        pieces = self._folded.split(" ")
-        lengths = list(map(len, pieces))
-        self._tokens = list(filter(None, pieces))
-        starts = accumulate(map(_plus_one, lengths), initial=0)
-        self._token_starts = list(accumulate(map(_plus_one, map(len, self._tokens)), initial=0))
-        self._collapse_map = (self._token_starts, list(compress(starts, lengths)) or [0])
+        last_offset, last_index = self._cursor
+        if offset >= last_offset:
+            index = last_index + self.text.count(" ", last_offset, offset)
+        else:
+            index = last_index - self.text.count(" ", offset, last_offset)
+        self._cursor = (offset, index)
+        return index
 
     def __len__(self) -> int:
         return len(self.text)
 
     def to_original(self, offset: int) -> int:
         """Offset in the original text of the character at ``offset`` of the normalised text."""
-        if self._collapse_map is None:
-            self._index_words()
-            assert self._collapse_map is not None
-        word_starts, folded_starts = self._collapse_map
-        index = bisect_right(word_starts, offset) - 1
-        folded_offset = folded_starts[index] + offset - word_starts[index]
-        if not self._has_deletions:
-            return folded_offset
-        if self._deletion_map is None:
-            self._deletion_map = _deletion_breakpoints(self.original)
-        positions, shifts = self._deletion_map
-        return folded_offset + shifts[bisect_right(positions, folded_offset) - 1]
+        positions, shifts = self._collapse_map
+        offset += shifts[bisect_right(positions, offset)]
+        if self._deleted:
+            positions, shifts = self._deletion_map or self._map_deletions()
+            offset += shifts[bisect_right(positions, offset)]
+        return offset
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Original ``[start, end)`` of the normalised ``[start, end)`` (``end > start``).
 
         Marks that belong to the last letter (a final haraka, tatweel) stay inside the span.
+        (``to_original`` twice, inlined: this runs for every mention.)
         """
-        original_start = self.to_original(start)
-        original_end = self.to_original(end - 1) + 1
+        positions, shifts = self._collapse_map
+        last = end - 1
+        start += shifts[bisect_right(positions, start)]
+        last += shifts[bisect_right(positions, last)]
+        if self._deleted:
+            positions, shifts = self._deletion_map or self._map_deletions()
+            start += shifts[bisect_right(positions, start)]
+            last += shifts[bisect_right(positions, last)]
+        end = last + 1
         original = self.original
-        while original_end < len(original) and original[original_end] in _TRAILING_MARKS:
-            original_end += 1
-        return original_start, original_end
+        if end < len(original) and original[end] in _TRAILING_MARKS:
+            while end < len(original) and original[end] in _TRAILING_MARKS:
+                end += 1
+        return start, end
+
+    def _map_deletions(self) -> tuple[list[int], list[int]]:
+        self._deletion_map = _deletion_breakpoints(self.original, self._deleted)
+        return self._deletion_map
 
 
-_plus_one = (1).__add__
+# Breakpoint maps: ``(positions, shifts)`` such that the character at offset ``o`` of the
+# shorter text was at ``o + shifts[bisect_right(positions, o)]`` of the longer one
+# (``shifts[0]`` is never used: ``positions[0]`` is 0, so the index is at least 1).
 
 
-def _deletion_breakpoints(original: str) -> tuple[list[int], list[int]]:
-    """Breakpoints mapping folded offsets to original offsets across deleted characters."""
-    positions, shifts = [0], [0]
-    shift = 0
-    for match in _DELETED_RUN.finditer(original):
-        start, end = match.span()
-        positions.append(start - shift)
-        shift += end - start
+def _collapse_with_map(folded: str) -> tuple[str, tuple[list[int], list[int]]]:
+    """``_collapse(folded)``, and the breakpoints back from it to the folded text.
+
+    Runs of spaces are found with ``str.find`` and the text joined from the pieces between
+    them: one pass gives both (a regex over the whole text is twice as slow).
+    """
+    shift = len(folded) - len(folded.lstrip(" "))  # leading spaces all go
+    positions, shifts = [0], [shift, shift]
+    pieces: list[str] = []
+    size = len(folded)
+    kept_from = shift
+    start = folded.find("  ", shift)
+    while start >= 0:
+        end = start + 2
+        while end < size and folded[end] == " ":
+            end += 1
+        pieces.append(folded[kept_from : start + 1])  # with one space of the run
+        kept_from = end
+        shift += end - start - 1
+        positions.append(end - shift)  # where the first character after the run lands
         shifts.append(shift)
+        start = folded.find("  ", end)
+    pieces.append(folded[kept_from:])
+    return "".join(pieces).rstrip(" "), (positions, shifts)
+
+
+def _deletion_breakpoints(original: str, deleted: list[str]) -> tuple[list[int], list[int]]:
+    """From the folded text back to the original, across the deleted characters.
+
+    ``_fold`` says which characters it deleted (usually one to three kinds: tanwin, a haraka,
+    tatweel), so their offsets are found with ``str.find`` instead of a scan of the whole
+    text for every deletable character.
+    """
+    offsets: list[int] = []
+    for char in deleted:
+        offset = original.find(char)
+        while offset >= 0:
+            offsets.append(offset)
+            offset = original.find(char, offset + 1)
+    offsets.sort()
+    positions, shifts = [0], [0, 0]
+    for shift, offset in enumerate(offsets, start=1):
+        position = offset - shift + 1  # where the next kept character lands
+        if position == positions[-1]:
+            shifts[-1] = shift  # a run of deleted characters
+        else:
+            positions.append(position)
+            shifts.append(shift)
     return positions, shifts
 
 

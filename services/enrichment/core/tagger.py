@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Set
 from dataclasses import dataclass
+from operator import itemgetter
 
-from services.enrichment.core.context_rules import MatchContext, clause_holds, words_match
+from services.enrichment.core.context_rules import (
+    ClauseCheck,
+    MatchContext,
+    compile_clause,
+    words_match,
+)
 from services.enrichment.core.errors import InvalidText
-from services.enrichment.core.knowledge_base import Alias, ContextRule, KnowledgeBase, Surname
+from services.enrichment.core.knowledge_base import (
+    Alias,
+    ContextRule,
+    KnowledgeBase,
+    Surname,
+)
 from services.enrichment.core.matcher import AliasMatch, TermMatch, resolve_overlaps
 from services.enrichment.core.normalize import NormalizedText, normalize_text
 from services.enrichment.core.results import FoundEntity, FoundMention, TagResult
@@ -29,33 +41,22 @@ TAGGER_VERSION = "1.0.0"
 
 UNAMBIGUOUS = "unambiguous-alias"
 _BINARY_CHARACTERS = re.compile(r"[\x01-\x08\x0b\x0e-\x1f\x7f\ufffd]")
-_FIELDS = ("title", "text")
-
-
-@dataclass(slots=True)
-class _Candidate:
-    field: str
-    order: int  # position across title + text, for "nearest" and "first mention"
-    normalized: NormalizedText
-    match: AliasMatch
-
-    def context(self) -> MatchContext:
-        m = self.match
-        return MatchContext(self.normalized, m.start, m.end, m.word_start, m.prefix)
-
-
-@dataclass(slots=True)
-class _Decision:
-    candidate: _Candidate
-    alias: Alias
-    actor_id: str
-    rule: str
+# Any character ``check_text`` looks for (NUL, control characters, the replacement character,
+# lone surrogates): as a pattern to scan a text, and as a set to test the characters the
+# normaliser already listed.
+_SUSPICIOUS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
+_SUSPICIOUS_CHARACTERS = frozenset(
+    chr(code)
+    for code in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0xFFFD, *range(0xD800, 0xE000))
+)
 
 
 def check_text(value: object, field: str) -> str:
     """The text itself, or InvalidText when it is not text that can be tagged."""
     if not isinstance(value, str):
         raise InvalidText(f"{field} is {type(value).__name__}, not text")
+    if _SUSPICIOUS.search(value) is None:  # one scan for the usual, clean text
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -75,6 +76,77 @@ def check_text(value: object, field: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    """A context rule with its clauses compiled (see ``compile_clause``)."""
+
+    rule: ContextRule
+    reject: tuple[tuple[ClauseCheck, ...], ...]
+    # Per accept clause: the mention's rule ("<rule>/<clause>"), whether the clause needs the
+    # article's actors, and its checks.
+    accept: tuple[tuple[str, bool, tuple[ClauseCheck, ...]], ...]
+
+    @classmethod
+    def of(cls, rule: ContextRule) -> _CompiledRule:
+        return cls(
+            rule,
+            tuple(compile_clause(clause) for clause in rule.reject),
+            tuple(
+                (f"{rule.id}/{clause.name}", clause.needs_article, compile_clause(clause))
+                for clause in rule.accept
+            ),
+        )
+
+    def rejects(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        for checks in self.reject:
+            for check in checks:
+                if not check(context, actors):
+                    break
+            else:
+                return True
+        return False
+
+    def accepts(self, context: MatchContext, actors: Set[str] | None) -> str | None:
+        """The first accept clause that holds, as the mention's rule (with ``actors`` None,
+        only clauses that do not need the article are tried)."""
+        for name, needs_article, checks in self.accept:
+            if needs_article and actors is None:
+                continue
+            for check in checks:
+                if not check(context, actors):
+                    break
+            else:
+                return name
+        return None
+
+    def local_verdict(self, context: MatchContext) -> str | None:
+        """The accepting clause's name, "" when rejected, None when the article must decide."""
+        if self.rejects(context, None):
+            return _REJECTED
+        accepted = self.accepts(context, None)
+        if accepted is not None:
+            return accepted
+        return None if self.rule.can_accept_by_article else _REJECTED
+
+
+# A decided mention: position across title + text (for "nearest" and "first mention"), actor,
+# alias, rule, the normalised field and the match's offsets in it, the field's name.
+_Decision = tuple[int, str, Alias, str, NormalizedText, int, int, str]
+# A mention the article must decide: position, its context, alias, compiled rule and field.
+_Pending = tuple[int, MatchContext, Alias, _CompiledRule, str]
+
+
+def _normalized(value: object, field: str) -> NormalizedText:
+    """The normalised text, checked like ``check_text``: the normaliser lists every unusual
+    character anyway, so the full check runs only when one of them could fail it."""
+    if not isinstance(value, str):
+        raise InvalidText(f"{field} is {type(value).__name__}, not text")
+    normalized = normalize_text(value)
+    if not _SUSPICIOUS_CHARACTERS.isdisjoint(normalized.specials):
+        check_text(value, field)
+    return normalized
+
+
 class Tagger:
     """Tags articles against one knowledge base; safe to share, holds no per-call state."""
 
@@ -82,81 +154,131 @@ class Tagger:
         self.knowledge_base = knowledge_base
         self._matcher = knowledge_base.matcher
         self._actors = knowledge_base.actors
-        self._actor_order = {actor_id: i for i, actor_id in enumerate(knowledge_base.actors)}
+        self._rules = {rule.id: _CompiledRule.of(rule) for rule in knowledge_base.rules.values()}
 
     def tag(self, title: str, text: str) -> TagResult:
-        fields = (
-            ("title", normalize_text(check_text(title, "title"))),
-            ("text", normalize_text(check_text(text, "text"))),
-        )
-        candidates: list[_Candidate] = []
+        normalized_title = _normalized(title, "title")
+        normalized_text = _normalized(text, "text")
+        decisions: list[_Decision] = []
+        pending: list[_Pending] = []
         term_matches: list[list[TermMatch]] = []
         offset = 0
-        for field, normalized in fields:
+        for field, normalized in (("title", normalized_title), ("text", normalized_text)):
             if normalized.text:
                 alias_matches, terms = self._matcher.find(normalized)
                 term_matches.append(terms)
-                for match in resolve_overlaps(alias_matches):
-                    candidates.append(_Candidate(field, offset + match.start, normalized, match))
+                self._decide_locally(
+                    field, normalized, offset, resolve_overlaps(alias_matches), decisions, pending
+                )
             offset += len(normalized.text) + 1
-        decisions = self._decide(candidates)
+        if pending:
+            self._decide_by_article(decisions, pending)
         return TagResult(
             entities=self._entities(decisions),
             topics=decide_topics(self.knowledge_base, term_matches),
-            normalized_title=fields[0][1].text,
+            normalized_title=normalized_title.text,
         )
 
     # ------------------------------------------------------------------ deciding
 
-    def _decide(self, candidates: list[_Candidate]) -> list[_Decision]:
-        decisions: list[_Decision] = []
-        pending: list[tuple[_Candidate, Alias, ContextRule]] = []
-        for candidate in candidates:
-            for alias in candidate.match.aliases:
+    def _decide_locally(
+        self,
+        field: str,
+        normalized: NormalizedText,
+        offset: int,
+        matches: list[AliasMatch],
+        decisions: list[_Decision],
+        pending: list[_Pending],
+    ) -> None:
+        """Pass 1: accept what needs no rule, decide what the words around the match decide;
+        leave the rest to the article."""
+        rules = self._rules
+        for start, end, word_start, prefix, aliases in matches:
+            context: MatchContext | None = None
+            for alias in aliases:
                 rule = alias.rule
                 if rule is None:
-                    decisions.append(_Decision(candidate, alias, alias.actor_id, UNAMBIGUOUS))
-                    break
-                if rule.decided_by_article:
-                    pending.append((candidate, alias, rule))
-                    break
-                verdict = _local_verdict(rule, candidate.context())
-                if verdict is None:
-                    pending.append((candidate, alias, rule))
-                    break
-                if verdict != _REJECTED:
-                    decisions.append(_Decision(candidate, alias, alias.actor_id, verdict))
-                    break
-        if not pending:
-            return decisions
-        strong = frozenset(d.actor_id for d in decisions)
-        named_at: dict[str, list[int]] = {}
-        for decision in decisions:
-            named_at.setdefault(decision.actor_id, []).append(decision.candidate.order)
-        for orders in named_at.values():
-            orders.sort()
-        for candidate, alias, rule in pending:
-            context = candidate.context()
-            if any(clause_holds(c, context, strong) for c in rule.reject):
-                continue
-            if rule.surname is not None:
-                actor_id, reason = _resolve_surname(rule.surname, candidate, context, named_at)
-                decisions.append(_Decision(candidate, alias, actor_id, f"{rule.id}/{reason}"))
-                continue
-            for clause in rule.accept:
-                if clause_holds(clause, context, strong):
                     decisions.append(
-                        _Decision(candidate, alias, alias.actor_id, f"{rule.id}/{clause.name}")
+                        (
+                            offset + start,
+                            alias.actor_id,
+                            alias,
+                            UNAMBIGUOUS,
+                            normalized,
+                            start,
+                            end,
+                            field,
+                        )
                     )
                     break
-        return decisions
+                if context is None:
+                    context = MatchContext(normalized, start, end, word_start, prefix)
+                compiled = rules[rule.id]
+                if rule.decided_by_article:
+                    pending.append((offset + start, context, alias, compiled, field))
+                    break
+                verdict = compiled.local_verdict(context)
+                if verdict is None:
+                    pending.append((offset + start, context, alias, compiled, field))
+                    break
+                if verdict != _REJECTED:
+                    decisions.append(
+                        (
+                            offset + start,
+                            alias.actor_id,
+                            alias,
+                            verdict,
+                            normalized,
+                            start,
+                            end,
+                            field,
+                        )
+                    )
+                    break
+
+    def _decide_by_article(self, decisions: list[_Decision], pending: list[_Pending]) -> None:
+        """Pass 2: decide against the actors accepted in pass 1 ("strong" mentions), so a guess
+        never supports another guess."""
+        strong_decisions = len(decisions)
+        strong = frozenset(map(_ACTOR, decisions))
+        named_at: dict[str, list[int]] | None = None  # for surnames: where each actor is named
+        for order, context, alias, compiled, field in pending:
+            if compiled.rejects(context, strong):
+                continue
+            decided = (context.normalized, context.start, context.end)
+            surname = compiled.rule.surname
+            if surname is not None:
+                if named_at is None:
+                    named_at = _positions_by_actor(decisions[:strong_decisions])
+                actor_id, reason = _resolve_surname(surname, order, context, named_at)
+                decisions.append(
+                    (order, actor_id, alias, f"{compiled.rule.id}/{reason}", *decided, field)
+                )
+                continue
+            accepted = compiled.accepts(context, strong)
+            if accepted is not None:
+                decisions.append((order, alias.actor_id, alias, accepted, *decided, field))
+        decisions.sort(key=_ORDER)
 
     # ------------------------------------------------------------------ output
 
     def _entities(self, decisions: list[_Decision]) -> list[FoundEntity]:
         by_actor: dict[str, list[FoundMention]] = {}
-        for decision in sorted(decisions, key=_order):
-            by_actor.setdefault(decision.actor_id, []).append(_mention(decision))
+        for _, actor_id, alias, rule, normalized, start, end, field in decisions:
+            original_start, original_end = normalized.original_span(start, end)
+            mention = FoundMention(
+                original_start,
+                original_end,
+                normalized.original[original_start:original_end],
+                alias.text,
+                rule,
+                field,
+            )
+            mentions = by_actor.get(actor_id)
+            if mentions is None:
+                by_actor[actor_id] = [mention]
+            else:
+                mentions.append(mention)
         actors = self._actors
         return [
             FoundEntity(actors[actor_id].id, actors[actor_id].name, actors[actor_id].type, mentions)
@@ -164,13 +286,22 @@ class Tagger:
         ]
 
 
-def _order(decision: _Decision) -> int:
-    return decision.candidate.order
+_ORDER = itemgetter(0)
+_ACTOR = itemgetter(1)
+
+
+def _positions_by_actor(decisions: list[_Decision]) -> dict[str, list[int]]:
+    named_at: dict[str, list[int]] = {}
+    for decision in decisions:
+        named_at.setdefault(decision[1], []).append(decision[0])
+    for orders in named_at.values():
+        orders.sort()
+    return named_at
 
 
 def _resolve_surname(
     surname: Surname,
-    candidate: _Candidate,
+    order: int,
     context: MatchContext,
     named_at: dict[str, list[int]],
 ) -> tuple[str, str]:
@@ -182,7 +313,6 @@ def _resolve_surname(
     named = [m for m in surname.members if m in named_at]
     if not named:
         return surname.default, "default-member"
-    order = candidate.order
     last_before: tuple[int, str] | None = None
     for member in named:
         orders = named_at[member]
@@ -195,29 +325,4 @@ def _resolve_surname(
     return first_after, "next-named-member"
 
 
-def _local_verdict(rule: ContextRule, context: MatchContext) -> str | None:
-    """The accepting clause's name, "" when rejected, None when the article must decide."""
-    for clause in rule.reject:
-        if clause_holds(clause, context, None):
-            return _REJECTED
-    for clause in rule.accept:
-        if not clause.needs_article and clause_holds(clause, context, None):
-            return f"{rule.id}/{clause.name}"
-    return None if rule.can_accept_by_article else _REJECTED
-
-
 _REJECTED = ""
-
-
-def _mention(decision: _Decision) -> FoundMention:
-    candidate = decision.candidate
-    normalized = candidate.normalized
-    start, end = normalized.original_span(candidate.match.start, candidate.match.end)
-    return FoundMention(
-        start,
-        end,
-        normalized.original[start:end],
-        decision.alias.text,
-        decision.rule,
-        candidate.field,
-    )

@@ -24,22 +24,24 @@ def decide_topics(
     for matches in matches_by_field:
         best: dict[tuple[str, int], TermMatch] = {}
         for match in matches:
-            key = (match.term.topic_id, match.word_start)
+            start, end, word_start, term = match
+            key = (term.topic_id, word_start)
             current = best.get(key)
             if (
                 current is None
-                or match.term.weight > current.term.weight
-                or (
-                    match.term.weight == current.term.weight
-                    and match.end - match.start > current.end - current.start
-                )
+                or term.weight > current[3].weight
+                or (term.weight == current[3].weight and end - start > current[1] - current[0])
             ):
                 best[key] = match
-        for (topic_id, _), match in sorted(best.items(), key=lambda item: item[1].start):
-            scores[topic_id] = scores.get(topic_id, 0) + match.term.weight
-            evidence.setdefault(topic_id, {})[match.term.normalized] = None
+        for (topic_id, _), (_, _, _, term) in sorted(best.items(), key=_by_start):
+            scores[topic_id] = scores.get(topic_id, 0) + term.weight
+            evidence.setdefault(topic_id, {})[term.normalized] = None
     return [
         FoundTopic(topic.id, list(evidence[topic.id]))
         for topic in knowledge_base.topics.values()
         if scores.get(topic.id, 0) >= topic.min_score
     ]
+
+
+def _by_start(item: tuple[tuple[str, int], TermMatch]) -> int:
+    return item[1][0]

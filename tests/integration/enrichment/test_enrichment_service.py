@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from schemas import EnrichedArticle, RawArticle, article_id, content_hash
 from services.common.kafka import ARTICLES_ENRICHED, ARTICLES_RAW, dead_letter_topic
@@ -135,3 +137,65 @@ async def test_two_replicas_share_the_partitions_and_miss_nothing(
     }
     assert first.tagged > 0 and second.tagged > 0  # the group split the work
     assert first.tagged + second.tagged >= 30  # a rebalance may redeliver, never lose
+
+
+async def test_a_batch_whose_outputs_the_broker_refused_is_not_committed_but_read_again(
+    kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = [_article(n, f"لقاء رقم {n} مع فتحي باشاغا في طرابلس.") for n in range(20)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for article in articles:  # one partition: the batch is the whole run, in order
+            value = article.model_dump_json().encode()
+            await producer.send_and_wait(ARTICLES_RAW, value, key=b"same-partition")
+    finally:
+        await producer.stop()
+
+    # The broker refuses the first enriched article the service publishes.
+    send = AIOKafkaProducer.send
+    refused: list[str] = []
+
+    async def flaky_send(self: AIOKafkaProducer, topic: str, *args: Any, **kwargs: Any) -> Any:
+        if topic == ARTICLES_ENRICHED and not refused:
+            refused.append(topic)
+            raise KafkaConnectionError("injected: broker unreachable")
+        return await send(self, topic, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaProducer, "send", flaky_send)
+    tagger = CountingTagger()
+    settings = EnrichmentSettings(kafka=kafka_settings)
+    async with build_app(settings, tagger=tagger):
+        enriched = await read_topic(
+            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=20, timeout=40
+        )
+        dead = await read_topic(
+            kafka_settings.bootstrap_servers, dead_letter_topic("enrichment"), timeout=2
+        )
+        committed = await _committed(kafka_settings, settings.group_id, ARTICLES_RAW)
+
+    assert refused  # the failure happened
+    assert {EnrichedArticle.model_validate_json(r.value).id for r in enriched} == {
+        a.id for a in articles
+    }
+    # The refused batch was read again and tagged again, not committed and skipped...
+    assert tagger.tagged > len(articles)
+    # ...nothing counted as bad input, and in the end every record is committed.
+    assert dead == []
+    assert committed == len(articles)
+
+
+async def _committed(settings: KafkaSettings, group_id: str, topic: str) -> int:
+    """The sum of a group's committed offsets over a topic's partitions."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        total = 0
+        for partition in partitions:
+            total += await consumer.committed(TopicPartition(topic, partition)) or 0
+        return total
+    finally:
+        await consumer.stop()

@@ -56,6 +56,14 @@ def test_enrich_keeps_a_known_publication_date(tagger: Tagger) -> None:
     assert enrich(_article(published_at=known), tagger, now=NOW).published_at == known
 
 
+def test_enrich_takes_a_missing_year_from_when_the_article_was_fetched(tagger: Tagger) -> None:
+    # Fetched on 2 November 2026: "Sunday 12 October" is last month's.
+    text = "الأحد 12 أكتوبر\nالتقى قائد جهاز الردع بوفد تركي في طرابلس."
+    assert enrich(_article(text=text), tagger, now=NOW).published_at == datetime(
+        2026, 10, 12, tzinfo=UTC
+    )
+
+
 def test_enrich_keeps_the_raw_fields(tagger: Tagger) -> None:
     raw = _article()
     result = enrich(raw, tagger, now=NOW)
