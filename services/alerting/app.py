@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from schemas import Alert, EnrichedArticle, utc_now
+from services.alerting.alert_log import AlertLog
 from services.alerting.channels import Dispatcher, build_channels
 from services.alerting.core import RULE_KINDS, Engine, RuleSet, load_rules, window_start
 from services.alerting.outbox import AlertDeliverer, DigestSender, failed, window_horizon
@@ -105,6 +106,11 @@ class AlertingService:
             max_delay_s=settings.retry_max_delay_s,
             max_concurrent=settings.max_concurrent_sends,
         )
+        self.alert_log = AlertLog(
+            self.send_alert_state,
+            attempts=settings.alert_log_attempts,
+            base_delay_s=settings.alert_log_retry_base_s,
+        )
         kinds = {name: config.kind for name, config in self.rule_set.channels.items()}
         self.deliverer = AlertDeliverer(
             dispatcher,
@@ -124,17 +130,13 @@ class AlertingService:
         self.horizon = window_horizon(self.rule_set)
         self._timer: asyncio.Task[None] | None = None
 
-    async def publish_alert(self, alert: Alert) -> None:
-        """The alert log; a broker hiccup must not stop a delivery, so it is only logged."""
-        try:
-            await self.broker.publish(
-                alert.model_dump_json().encode(), ALERTS, key=alert.id.encode()
-            )
-        except Exception as error:
-            log.warning(
-                "could not publish alert state",
-                extra={"alert_id": alert.id, "error": f"{type(error).__name__}: {error}"},
-            )
+    async def send_alert_state(self, alert: Alert) -> None:
+        await self.broker.publish(alert.model_dump_json().encode(), ALERTS, key=alert.id.encode())
+
+    async def publish_alert(self, alert: Alert) -> bool:
+        """The alert log; a broker hiccup must not stop a delivery, so a state that does not
+        get out is kept and published again (see ``AlertLog``)."""
+        return await self.alert_log.publish(alert)
 
     async def dead_letter_alert(self, alert: Alert) -> None:
         await self.broker.publish(
@@ -224,6 +226,7 @@ class AlertingService:
         last_prune = datetime.min.replace(tzinfo=UTC)
         while True:
             try:
+                await self.alert_log.republish()
                 await self.digests.send_due(utc_now())
                 if utc_now() - last_prune > PRUNE_EVERY:
                     newest = self.store.newest_event()
@@ -253,6 +256,16 @@ class AlertingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
         await self.deliverer.close(self.settings.shutdown_grace_s)
+        # A broker that is away holds a publication for its request timeout; do not wait that.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.alert_log.republish(), self.settings.shutdown_grace_s)
+        if self.alert_log.unpublished:
+            # Delivered alerts among them stay open in the outbox: the next start publishes
+            # their final state.
+            log.error(
+                "alert states not on the alert log at stop",
+                extra={"alert_ids": sorted(self.alert_log.unpublished)},
+            )
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -272,6 +285,7 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         decoder=_raw_values,
     )
     async def handle(msg: KafkaMessage) -> None:

@@ -80,6 +80,10 @@ class Channel(Protocol):
     @property
     def max_attempts(self) -> int: ...
 
+    @property
+    def max_concurrent(self) -> int:
+        """Attempts over this channel in flight at once."""
+
     async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
         """Make one delivery attempt; return the server's success code (if any), raise
         ``AttemptFailed`` when it did not deliver."""
@@ -98,6 +102,7 @@ class EmailChannel:
         self.to = list(config.to)
         self.sender = config.sender or settings.smtp.sender
         self.max_attempts = config.max_attempts or settings.email_max_attempts
+        self.max_concurrent = settings.max_concurrent_sends
         self.smtp = settings.smtp
         self.tls_context = (
             ssl.create_default_context(cafile=str(settings.smtp.ca_file))
@@ -133,6 +138,14 @@ class EmailChannel:
             raise AttemptFailed(
                 f"all recipients refused: {error}", retry=retry, status_code=codes[0]
             ) from None
+        except aiosmtplib.SMTPAuthenticationError as error:
+            # 535 is final (a retry could lock the account), 454 is temporary.
+            raise AttemptFailed(
+                f"SMTP {error.code}: authentication failed for {smtp.username!r} "
+                f"({error.message}); check RAQIB_SMTP_USERNAME and RAQIB_SMTP_PASSWORD",
+                retry=smtp_verdict(error.code) is Verdict.RETRY,
+                status_code=error.code,
+            ) from None
         except aiosmtplib.SMTPResponseException as error:
             retry = smtp_verdict(error.code) is Verdict.RETRY
             raise AttemptFailed(
@@ -165,6 +178,10 @@ class WebhookChannel:
         self.format = config.format
         self.secret = config.secret.get_secret_value() if config.secret else None
         self.max_attempts = config.max_attempts
+        # The dispatcher never lets more requests than connections in flight: a request
+        # queued inside httpcore's pool makes every pass over the pool slower (httpcore
+        # 1.0's assignment is quadratic in connections and queued requests).
+        self.max_concurrent = config.max_connections
         self.retry_after_limit = settings.retry_max_delay_s
         # No redirects: a signed alert must not be re-posted to wherever a 3xx points. The
         # guard checks the resolved address of every request (the rules file only its syntax).
@@ -173,7 +190,10 @@ class WebhookChannel:
             follow_redirects=False,
             transport=GuardedTransport(
                 httpx.AsyncHTTPTransport(
-                    limits=httpx.Limits(max_connections=settings.max_concurrent_sends)
+                    limits=httpx.Limits(
+                        max_connections=config.max_connections,
+                        max_keepalive_connections=config.max_connections,
+                    )
                 ),
                 allow_private=settings.allow_private_targets,
             ),
@@ -234,7 +254,9 @@ OnAttempt = Callable[[DeliveryRecord], Awaitable[None]]
 class Dispatcher:
     """Delivers one message over one channel with retries, recording every attempt durably;
     a delivery the store says went out is never sent again. At most ``max_concurrent``
-    attempts run at once across all channels; waits between attempts hold no slot."""
+    attempts run at once across all channels, and at most ``channel.max_concurrent`` over
+    one channel (taken first, so a slow channel's queue holds none of the shared slots);
+    waits between attempts hold no slot."""
 
     def __init__(
         self,
@@ -253,6 +275,9 @@ class Dispatcher:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.slots = asyncio.Semaphore(max_concurrent)
+        self.channel_slots = {
+            name: asyncio.Semaphore(channel.max_concurrent) for name, channel in channels.items()
+        }
         self.sleep = sleep
         self.jitter = jitter
         self.clock = clock
@@ -273,7 +298,7 @@ class Dispatcher:
         for attempt in range(1, policy.max_attempts + 1):
             attempts += 1
             try:
-                async with self.slots:
+                async with self.channel_slots[name], self.slots:
                     code = await send(channel)
             except Exception as error:
                 failure = (

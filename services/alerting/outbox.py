@@ -3,8 +3,9 @@ closed digest as one message per channel.
 
 Every attempt changes the alert's deliveries; the alert is published to ``alerts`` after
 each one (keyed by alert id, latest state wins), so the alert log shows the attempt history
-while it grows. An alert whose delivery failed for good goes to ``alerting.dlq`` with every
-attempt's error.
+while it grows. An alert stays open in the outbox until its final state is on the log, so a
+restart publishes a state the log missed. An alert whose delivery failed for good goes to
+``alerting.dlq`` with every attempt's error.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ DIGESTS = Counter(
     "raqib_alerting_digests_total", "Digest messages by outcome (sent, failed).", ["outcome"]
 )
 
-Publish = Callable[[Alert], Awaitable[None]]
+Publish = Callable[[Alert], Awaitable[bool]]  # False: the state did not reach the log
+DeadLetter = Callable[[Alert], Awaitable[None]]
 
 
 def failed(alert: Alert) -> list[Delivery]:
@@ -46,7 +48,7 @@ class AlertDeliverer:
         kinds: Mapping[str, Literal["email", "webhook"]],
         *,
         publish: Publish,
-        dead_letter: Publish,
+        dead_letter: DeadLetter,
         max_pending: int,
     ) -> None:
         self.dispatcher = dispatcher
@@ -103,13 +105,15 @@ class AlertDeliverer:
         current = {d.channel: d for d in alert.deliveries}
         lock = asyncio.Lock()
         attempted = False
+        logged = True  # whether the newest state reached the alert log
 
         async def on_attempt(record: DeliveryRecord) -> None:
-            nonlocal attempted
+            nonlocal attempted, logged
             attempted = True
             async with lock:
                 current[record.channel] = as_delivery(record, self.kinds[record.channel])
-                await self.publish(alert.model_copy(update={"deliveries": list(current.values())}))
+                state = alert.model_copy(update={"deliveries": list(current.values())})
+                logged = await self.publish(state)
 
         async def one(delivery: Delivery) -> None:
             if delivery.channel not in self.kinds:
@@ -129,10 +133,13 @@ class AlertDeliverer:
         await asyncio.gather(*(one(d) for d in alert.deliveries))
         final = alert.model_copy(update={"deliveries": list(current.values())})
         if not attempted:
-            await self.publish(final)  # resumed after a crash with nothing left to send
+            # Resumed with nothing left to send: after a crash, or because the log missed
+            # the final state.
+            logged = await self.publish(final)
         if failed(final):
             await self.dead_letter(final)
-        self.store.mark_done(alert.id)
+        if logged:
+            self.store.mark_done(alert.id)
 
 
 class DigestSender:
@@ -145,7 +152,7 @@ class DigestSender:
         rule_set: RuleSet,
         *,
         publish: Publish,
-        dead_letter: Publish,
+        dead_letter: DeadLetter,
     ) -> None:
         self.dispatcher = dispatcher
         self.store = store

@@ -56,6 +56,13 @@ class AlertingSettings(BaseSettings):
     batch_timeout_ms: int = Field(
         default=20, ge=1, description="How long a poll waits for articles when none are ready."
     )
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        description="Longest the broker may hold a fetch that found no new article. Kafka "
+        "answers as soon as one arrives; a broker that only answers when the wait runs out "
+        "(the local Tansu) adds up to this much to every alert's latency.",
+    )
     max_concurrent_sends: int = Field(
         default=64, ge=1, description="Delivery attempts in flight at once, all channels."
     )
@@ -63,6 +70,15 @@ class AlertingSettings(BaseSettings):
         default=5000,
         ge=1,
         description="Alerts awaiting delivery before reading more articles pauses.",
+    )
+    alert_log_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Tries at publishing one alert state to `alerts`; each one includes the "
+        "Kafka client's own retries, up to its request timeout (40 s).",
+    )
+    alert_log_retry_base_s: float = Field(
+        default=0.5, ge=0, description="Wait before the second try; doubles each time."
     )
     digest_check_s: float = Field(
         default=1.0, gt=0, description="How often closed digest windows are looked for."

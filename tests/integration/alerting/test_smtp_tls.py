@@ -1,5 +1,6 @@
 """Email over STARTTLS and implicit TLS with AUTH, against aiosmtpd with a test CA (trustme),
-and an SMTP server that is down at first and up later (delivered once, after a retry)."""
+a wrong password, and an SMTP server that is down at first and up later (delivered once,
+after a retry)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ class Inbox:
         )
         if ok:
             self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers a failure with 535 itself; with its default (True)
+        # it sends no reply at all, and the client waits for one until its timeout.
+        return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture
@@ -89,12 +92,12 @@ def start_server(inbox: Inbox, ca: trustme.CA, *, implicit: bool, port: int) -> 
     return controller
 
 
-def channel(port: int, ca_file: Path, *, implicit: bool) -> EmailChannel:
+def channel(port: int, ca_file: Path, *, implicit: bool, password: str = PASSWORD) -> EmailChannel:
     smtp = SmtpSettings(
         host="127.0.0.1",
         port=port,
         username=USER,
-        password=SecretStr(PASSWORD),
+        password=SecretStr(password),
         tls=implicit,
         starttls=None if implicit else True,
         ca_file=ca_file,
@@ -150,6 +153,40 @@ async def test_a_certificate_from_an_unknown_ca_is_refused(
     finally:
         controller.stop()
     assert inbox.messages == [] and "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+
+
+async def test_a_wrong_password_fails_the_delivery_at_once_and_the_next_one_goes_out(
+    inbox: Inbox, ca: trustme.CA, ca_file: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    controller = start_server(inbox, ca, implicit=False, port=port)
+    wrong = channel(port, ca_file, implicit=False, password="not-the-password")
+    right = channel(port, ca_file, implicit=False)
+    right.name = "mail-fixed"
+    raised = alert()
+    try:
+        with SentStore(tmp_path / "state.sqlite3") as store:
+            dispatcher = Dispatcher(
+                {"mail": wrong, "mail-fixed": right}, store, base_delay_s=0.1, max_delay_s=1
+            )
+            record, _ = await dispatcher.deliver(
+                raised.id, "mail", lambda c: c.send(raised, ARTICLE)
+            )
+            # The dispatcher returned a failed record instead of raising: the service goes on.
+            fixed, _ = await dispatcher.deliver(
+                raised.id, "mail-fixed", lambda c: c.send(raised, ARTICLE)
+            )
+    finally:
+        controller.stop()
+    # Credentials do not fix themselves, and repeated bad logins can lock the account:
+    # one attempt, no retry.
+    assert (record.status, record.attempts) == (DeliveryStatus.FAILED, 1)
+    (attempt,) = record.attempt_log
+    assert attempt.status_code == 535
+    assert attempt.error is not None and "authentication failed" in attempt.error
+    assert "RAQIB_SMTP_PASSWORD" in attempt.error and "not-the-password" not in attempt.error
+    assert fixed.status is DeliveryStatus.DELIVERED
+    assert inbox.logins == [USER] and len(inbox.messages) == 1
 
 
 async def test_smtp_down_then_up_is_delivered_once_after_a_retry(

@@ -3,6 +3,7 @@ and never sending a delivered alert twice."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +31,23 @@ class ScriptedChannel:
         script: list[Exception | None],
         kind: Literal["email", "webhook"] = "webhook",
         max_attempts: int = 3,
+        max_concurrent: int = 64,
     ) -> None:
         self.name, self.kind, self.max_attempts = name, kind, max_attempts
+        self.max_concurrent = max_concurrent
         self.script = script
         self.calls = 0
+        self.in_flight = self.most_in_flight = 0
+        self.gate: asyncio.Event | None = None  # when set: each attempt waits for it
 
     async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        finally:
+            self.in_flight -= 1
         outcome = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
         if outcome is not None:
@@ -76,7 +88,9 @@ def _alert(channels: list[str]) -> tuple[Alert, EnrichedArticle]:
     return build_alert(match, article, [(c, "webhook") for c in channels], now=NOW), article
 
 
-def _dispatcher(store: SentStore, *channels: ScriptedChannel) -> tuple[Dispatcher, list[float]]:
+def _dispatcher(
+    store: SentStore, *channels: ScriptedChannel, max_concurrent: int = 64
+) -> tuple[Dispatcher, list[float]]:
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -87,6 +101,7 @@ def _dispatcher(store: SentStore, *channels: ScriptedChannel) -> tuple[Dispatche
         store,
         base_delay_s=1.0,
         max_delay_s=3.0,
+        max_concurrent=max_concurrent,
         sleep=sleep,
         jitter=lambda: 0.0,
         clock=lambda: NOW,
@@ -202,6 +217,33 @@ async def test_a_delivered_channel_is_never_sent_again(store: SentStore) -> None
     third = await dispatch(dispatcher, alert, article)
     assert not any(attempted for _, attempted in third) and (ok.calls, down.calls) == (1, 3)
     assert _count("skipped_already_sent") == skipped_before + 2
+
+
+async def test_a_busy_channel_keeps_to_its_limit_and_holds_no_shared_slot(
+    store: SentStore,
+) -> None:
+    slow = ScriptedChannel("slow", [None], max_concurrent=2)
+    fast = ScriptedChannel("fast", [None])
+    slow.gate = asyncio.Event()
+    dispatcher, _ = _dispatcher(store, slow, fast, max_concurrent=3)
+    queued, queued_article = _alert(["slow"])
+    waiting = [
+        asyncio.create_task(
+            dispatcher.deliver(f"a{i}", "slow", lambda c: c.send(queued, queued_article))
+        )
+        for i in range(6)
+    ]
+    alert, article = _alert(["fast"])
+    # Four alerts queue behind the slow channel's two connections, yet the fast channel
+    # still finds one of the three shared slots free.
+    (record, _) = await asyncio.wait_for(
+        dispatcher.deliver(alert.id, "fast", lambda c: c.send(alert, article)), timeout=5
+    )
+    assert record.status is DeliveryStatus.DELIVERED
+    slow.gate.set()
+    done = await asyncio.gather(*waiting)
+    assert [r.status for r, _ in done] == [DeliveryStatus.DELIVERED] * 6
+    assert slow.most_in_flight == 2
 
 
 async def test_state_survives_reopening_and_one_process_owns_the_file(tmp_path: Path) -> None:
