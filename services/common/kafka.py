@@ -77,6 +77,8 @@ def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
         client_id=f"raqib-{stage}",
         acks="all",
         enable_idempotence=settings.enable_idempotence,
+        max_batch_size=settings.producer_batch_bytes,
+        linger_ms=settings.producer_linger_ms,
         security=_security(settings),
         logger=app_logger(stage),
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
