@@ -1,7 +1,8 @@
 """All benchmarks in turn: ``python -m benchmarks [--quick]``.
 
-Runs the tagger benchmark, then the end-to-end pipeline benchmark, each in its own process so
-neither's memory or imports colour the other's numbers. ``--quick`` uses small sizes, as a
+Runs the tagger's speed and quality benchmarks, then the fetcher, indexer, alerting and
+end-to-end pipeline benchmarks, each in its own process so no one's memory or imports colour
+another's numbers. ``--quick`` uses small sizes, as a
 smoke run that everything still works; its numbers mean little.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 QUICK_ARGS: dict[str, list[str]] = {
     "benchmarks.tagger": ["--seconds", "0.5"],
+    "benchmarks.tagging_quality": [],
     "benchmarks.fetcher": ["--quick"],
     "benchmarks.pipeline": ["--articles", "50", "--timeout", "120"],
     "benchmarks.indexer": ["--quick"],
