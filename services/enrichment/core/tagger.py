@@ -85,16 +85,20 @@ class _CompiledRule:
     # Per accept clause: the mention's rule ("<rule>/<clause>"), whether the clause needs the
     # article's actors, and its checks.
     accept: tuple[tuple[str, bool, tuple[ClauseCheck, ...]], ...]
+    # The accept clauses that do not need the article: all pass 1 can try.
+    local_accept: tuple[tuple[str, tuple[ClauseCheck, ...]], ...]
 
     @classmethod
     def of(cls, rule: ContextRule) -> _CompiledRule:
+        accept = tuple(
+            (f"{rule.id}/{clause.name}", clause.needs_article, compile_clause(clause))
+            for clause in rule.accept
+        )
         return cls(
             rule,
             tuple(compile_clause(clause) for clause in rule.reject),
-            tuple(
-                (f"{rule.id}/{clause.name}", clause.needs_article, compile_clause(clause))
-                for clause in rule.accept
-            ),
+            accept,
+            tuple((name, checks) for name, needs_article, checks in accept if not needs_article),
         )
 
     def rejects(self, context: MatchContext, actors: Set[str] | None) -> bool:
@@ -120,12 +124,24 @@ class _CompiledRule:
         return None
 
     def local_verdict(self, context: MatchContext) -> str | None:
-        """The accepting clause's name, "" when rejected, None when the article must decide."""
-        if self.rejects(context, None):
-            return _REJECTED
-        accepted = self.accepts(context, None)
-        if accepted is not None:
-            return accepted
+        """The accepting clause's name, "" when rejected, None when the article must decide.
+
+        Only for rules not ``decided_by_article``: no reject clause needs the article, so
+        every one is tried; accept clauses that need it are skipped (``local_accept``).
+        ``rejects`` and ``accepts`` inlined: this runs for every ambiguous match.
+        """
+        for checks in self.reject:
+            for check in checks:
+                if not check(context, None):
+                    break
+            else:
+                return _REJECTED
+        for name, checks in self.local_accept:
+            for check in checks:
+                if not check(context, None):
+                    break
+            else:
+                return name
         return None if self.rule.can_accept_by_article else _REJECTED
 
 

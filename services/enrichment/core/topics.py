@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 
 from services.enrichment.core.knowledge_base import KnowledgeBase
 from services.enrichment.core.matcher import TermMatch
@@ -33,9 +34,14 @@ def decide_topics(
                 or (term.weight == current[3].weight and end - start > current[1] - current[0])
             ):
                 best[key] = match
-        for (topic_id, _), (_, _, _, term) in sorted(best.items(), key=_by_start):
+        for _, _, _, term in sorted(best.values(), key=_START):
+            topic_id = term.topic_id
             scores[topic_id] = scores.get(topic_id, 0) + term.weight
-            evidence.setdefault(topic_id, {})[term.normalized] = None
+            terms = evidence.get(topic_id)
+            if terms is None:
+                evidence[topic_id] = {term.normalized: None}
+            else:
+                terms[term.normalized] = None
     return [
         FoundTopic(topic.id, list(evidence[topic.id]))
         for topic in knowledge_base.topics.values()
@@ -43,5 +49,4 @@ def decide_topics(
     ]
 
 
-def _by_start(item: tuple[tuple[str, int], TermMatch]) -> int:
-    return item[1][0]
+_START = itemgetter(0)
