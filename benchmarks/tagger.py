@@ -1,10 +1,10 @@
 """Tagger throughput: ``python -m benchmarks.tagger [--seconds N]``.
 
-Prints the machine, then for the packaged knowledge base and for one extended with 10,000
-synthetic actors: load time and memory, and articles/s and MB/s on one core, on articles of
-3-5 KB built from the fixture seeds, for ``Tagger.tag`` alone and for the service's whole
-``enrich`` path (RawArticle in, validated EnrichedArticle model out); last, how much slower
-the large knowledge base is.
+Prints the machine and whether the tagger core runs compiled, then for the packaged knowledge
+base and for one extended with 10,000 synthetic actors: load time and memory, and articles/s and
+MB/s on one core, on articles of 3-5 KB built from the fixture seeds, for ``Tagger.tag`` alone
+and for the service's whole ``enrich`` path (RawArticle in, validated EnrichedArticle model
+out); last, how much slower the large knowledge base is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from schemas import RawArticle, article_id, content_hash
-from services.enrichment.core import KnowledgeBase, Tagger, clean_text, enrich
+from services.enrichment.core import COMPILED, KnowledgeBase, Tagger, clean_text, enrich
 from services.enrichment.core.knowledge_base import build_knowledge_base
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -130,6 +130,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="Time per measurement.")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    print(
+        "tagger core: "
+        + ("compiled (mypyc)" if COMPILED else "Python sources (RAQIB_PURE_PYTHON=1 or no build)")
+    )
     texts = articles()
     raws = raw_articles(texts)
     sizes = [len(text.encode()) for text in texts]

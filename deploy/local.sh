@@ -27,7 +27,10 @@ fi
 extras="local"
 case "$job" in test|bench) extras="dev" ;; esac
 stamp="$VENV/.raqib-installed-$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Reinstalling also recompiles the tagger core (setup.py), so an edited core source is rebuilt
+# rather than run as Python beside a stale build.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+  || [ -n "$(find services/enrichment/core -name '*.py' -newer "$stamp" -print -quit)" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
   touch "$stamp"

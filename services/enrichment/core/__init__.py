@@ -1,8 +1,16 @@
 """The enrichment service's pure core: normalise, clean, tag actors and topics, date.
 
 No I/O here except reading the knowledge base file; the Kafka wiring lives in ``app.py``.
+The hot modules may be compiled with mypyc (see ``compiled_build``); ``COMPILED`` says whether
+the compiled build is the one running. This file is never compiled.
 """
 
+# Before anything imports the compiled modules: fall back to their sources if the build is stale.
+from services.enrichment.core.compiled_build import is_compiled, use_fresh_build
+
+use_fresh_build()
+
+# ruff: noqa: E402
 from services.enrichment.core.cleaning import clean_text
 from services.enrichment.core.dates import extract_published_date
 from services.enrichment.core.enrich import enrich
@@ -12,7 +20,10 @@ from services.enrichment.core.normalize import normalize_arabic
 from services.enrichment.core.results import FoundEntity, FoundMention, FoundTopic, TagResult
 from services.enrichment.core.tagger import TAGGER_VERSION, Tagger
 
+COMPILED: bool = is_compiled(Tagger.__module__)
+
 __all__ = [
+    "COMPILED",
     "TAGGER_VERSION",
     "FoundEntity",
     "FoundMention",

@@ -172,7 +172,9 @@ class Tagger:
         self._actors = knowledge_base.actors
         self._rules = {rule.id: _CompiledRule.of(rule) for rule in knowledge_base.rules.values()}
 
-    def tag(self, title: str, text: str) -> TagResult:
+    # ``object``, not ``str``: a compiled build checks annotations itself and would raise a bare
+    # TypeError; this way anything that is not text raises InvalidText in both builds.
+    def tag(self, title: object, text: object) -> TagResult:
         normalized_title = _normalized(title, "title")
         normalized_text = _normalized(text, "text")
         decisions: list[_Decision] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -32,7 +32,21 @@ def _article(n: int, text: str) -> RawArticle:
     )
 
 
-class CrashingTagger(Tagger):
+class WrappedTagger:
+    """A real Tagger with test behaviour around it: a compiled Tagger cannot be subclassed."""
+
+    def __init__(self) -> None:
+        self.tagger = Tagger(load_knowledge_base())
+        self.knowledge_base = self.tagger.knowledge_base
+
+    def tag(self, title: str, text: str) -> TagResult:
+        return self.tagger.tag(title, text)
+
+    def as_tagger(self) -> Tagger:
+        return cast(Tagger, self)
+
+
+class CrashingTagger(WrappedTagger):
     """Stands for a bug in the tagger that one particular article triggers."""
 
     def tag(self, title: str, text: str) -> TagResult:
@@ -66,7 +80,7 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
     finally:
         await producer.stop()
 
-    tagger = CrashingTagger(load_knowledge_base())
+    tagger = CrashingTagger().as_tagger()
     app = build_app(EnrichmentSettings(kafka=kafka_settings), tagger=tagger)
     async with app:
         enriched = await read_topic(
@@ -104,9 +118,9 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
         assert h["x-raqib-source-offset"].isdigit()
 
 
-class CountingTagger(Tagger):
+class CountingTagger(WrappedTagger):
     def __init__(self) -> None:
-        super().__init__(load_knowledge_base())
+        super().__init__()
         self.tagged = 0
 
     def tag(self, title: str, text: str) -> TagResult:
@@ -120,7 +134,10 @@ async def test_two_replicas_share_the_partitions_and_miss_nothing(
     articles = [_article(n, f"اجتماع رقم {n} في طرابلس بحضور فتحي باشاغا.") for n in range(30)]
     first, second = CountingTagger(), CountingTagger()
     settings = EnrichmentSettings(kafka=kafka_settings)
-    async with build_app(settings, tagger=first), build_app(settings, tagger=second):
+    async with (
+        build_app(settings, tagger=first.as_tagger()),
+        build_app(settings, tagger=second.as_tagger()),
+    ):
         producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
         await producer.start()
         try:
@@ -165,7 +182,7 @@ async def test_a_batch_whose_outputs_the_broker_refused_is_not_committed_but_rea
     monkeypatch.setattr(AIOKafkaProducer, "send", flaky_send)
     tagger = CountingTagger()
     settings = EnrichmentSettings(kafka=kafka_settings)
-    async with build_app(settings, tagger=tagger):
+    async with build_app(settings, tagger=tagger.as_tagger()):
         enriched = await read_topic(
             kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=20, timeout=40
         )

@@ -36,7 +36,7 @@ def test_invalid_text_is_permanent(tagger: Tagger) -> None:
 
 def test_not_a_string_is_invalid_text(tagger: Tagger) -> None:
     with pytest.raises(InvalidText, match="bytes"):
-        tagger.tag("", b"\xd8\xb7")  # type: ignore[arg-type]
+        tagger.tag("", b"\xd8\xb7")
 
 
 def test_a_few_control_characters_are_only_separators(tagger: Tagger) -> None:
