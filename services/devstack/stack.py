@@ -26,7 +26,7 @@ from elasticsearch import Elasticsearch
 from rich.console import Console
 from rich.table import Table
 
-from schemas import Alert, RawArticle
+from schemas import Alert, DeliveryStatus, RawArticle
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import SmtpCatcher, WebhookReceiver
@@ -140,6 +140,17 @@ async def pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) ->
     return True
 
 
+async def settled_alerts(bootstrap_servers: str) -> tuple[list[Alert], bool]:
+    """The alerts raised so far, and whether every delivery of every one has finished.
+
+    Alerting commits an article once its alerts are safely in the outbox and delivers them in
+    the background, so a caught-up consumer group does not yet mean the mail went out.
+    """
+    alerts = latest_alerts(await read_topic(bootstrap_servers, ALERTS, timeout=5))
+    pending = any(d.status is DeliveryStatus.PENDING for a in alerts for d in a.deliveries)
+    return alerts, not pending
+
+
 def latest_alerts(records: list[Any]) -> list[Alert]:
     latest: dict[str, Alert] = {}
     for record in records:
@@ -235,12 +246,15 @@ async def _run(
             if time.monotonic() - began > timeout:
                 break
             await asyncio.sleep(0.5)
-    complete = await pipeline_idle(stack, es, ids)
+        alerts, settled = await settled_alerts(stack.kafka.bootstrap_servers)
+        while not settled and time.monotonic() - began <= timeout:
+            await asyncio.sleep(0.5)
+            alerts, settled = await settled_alerts(stack.kafka.bootstrap_servers)
+    complete = settled and await pipeline_idle(stack, es, ids)
     console.print(
         f"[{'green' if complete else 'red'}]pipeline "
         f"{'caught up' if complete else 'did NOT catch up'} in {time.monotonic() - began:.1f}s"
     )
-    alerts = latest_alerts(await read_topic(stack.kafka.bootstrap_servers, ALERTS, timeout=2))
     _show(es, articles, alerts, stack)
     summary = {
         "indexed": es.count(index="raqib-articles")["count"],
