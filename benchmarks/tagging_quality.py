@@ -24,52 +24,13 @@ from typing import Any
 import yaml
 
 from services.enrichment.core import Tagger, load_knowledge_base
+from services.enrichment.core.knowledge_base import DESIGN_ACTOR_IDS
 
 EVALUATION_DIR = (
     Path(__file__).resolve().parents[1] / "tests" / "unit" / "enrichment" / "evaluation"
 )
 HELDOUT = EVALUATION_DIR / "heldout.yaml"
 
-# The actor ids DESIGN.md requires ("Actor ids"): the contract a `label_set: design` file is
-# labelled against.
-DESIGN_ACTOR_IDS = frozenset(
-    {
-        "special-deterrence-force",
-        "abdul-raouf-kara",
-        "fathi-bashagha",
-        "khalifa-haftar",
-        "saddam-haftar",
-        "khaled-haftar",
-        "belgasem-haftar",
-        "fayez-al-sarraj",
-        "abdul-hamid-dbeibah",
-        "abdulsalam-zoubi",
-        "osama-al-masri",
-        "ahmed-maiteeq",
-        "ahmed-al-mismari",
-        "abdel-fattah-el-sisi",
-        "libyan-national-army",
-        "government-of-national-accord",
-        "government-of-national-unity",
-        "isis",
-        "mitiga-airport",
-        "benina-airbase",
-        "tripoli",
-        "benghazi",
-        "misrata",
-        "sirte",
-        "turkey",
-        "russia",
-        "egypt",
-        "italy",
-        "qatar",
-        "united-states",
-        "united-kingdom",
-        "france",
-        "syria",
-        "international-criminal-court",
-    }
-)
 LABEL_SETS: dict[str, frozenset[str] | None] = {"all": None, "design": DESIGN_ACTOR_IDS}
 
 

@@ -12,7 +12,6 @@ first (WAL keeps reads cheap and writes crash-safe).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
-from services.common.errors import ConfigError
+from services.common.statefile import connect_state_file, lock_state_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -113,25 +112,14 @@ class SentStore:
         self._lock_fd: int | None = None
 
     def open(self) -> SentStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
-            raise ConfigError(
-                f"{self.path}: alerting state file is in use by another process; "
-                "give each alerting process its own RAQIB_ALERTING_STATE_FILE"
-            ) from None
-        self._lock_fd = lock_fd
-        # Autocommit outside ``transaction()``: every write is durable when the call returns.
-        db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit survives the process being killed, not the machine losing power.
+        self._lock_fd = lock_state_file(
+            self.path,
+            "alerting state file is in use by another process; "
+            "give each alerting process its own RAQIB_ALERTING_STATE_FILE",
+        )
+        # Autocommit outside ``transaction()``: every write is durable when the call returns;
         # ``transaction(durable=True)`` syncs to disk (and everything before it with it).
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        self._db = db
+        self._db = connect_state_file(self.path, _SCHEMA)
         return self
 
     def close(self) -> None:

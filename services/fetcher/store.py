@@ -13,7 +13,6 @@ file at a time: a second one fails at open instead of racing the first.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from schemas import RawArticle
-from services.common.errors import ConfigError
+from services.common.statefile import connect_state_file, lock_state_file
 from services.fetcher.http import Validators
 
 MEMORY = ":memory:"
@@ -86,21 +85,10 @@ class FetcherStore:
 
     def open(self) -> FetcherStore:
         if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as error:
-                os.close(lock_fd)
-                raise ConfigError(
-                    f"{self.path}: the fetcher state file is in use by another process"
-                ) from error
-            self._lock_fd = lock_fd
-        db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a process crash
-        db.executescript(_SCHEMA)
-        self._db = db
+            self._lock_fd = lock_state_file(
+                Path(self.path), "the fetcher state file is in use by another process"
+            )
+        self._db = connect_state_file(self.path, _SCHEMA)
         return self
 
     def close(self) -> None:

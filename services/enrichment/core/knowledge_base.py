@@ -43,6 +43,62 @@ _ARABIC_LETTER = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF]")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _PACKAGED = "knowledge_base.yaml"
 
+# The actor ids DESIGN.md requires ("Actor ids"): every knowledge base must hold them, and an
+# evaluation file with `label_set: design` is labelled against them.
+DESIGN_ACTOR_IDS = frozenset(
+    {
+        "special-deterrence-force",
+        "abdul-raouf-kara",
+        "fathi-bashagha",
+        "khalifa-haftar",
+        "saddam-haftar",
+        "khaled-haftar",
+        "belgasem-haftar",
+        "fayez-al-sarraj",
+        "abdul-hamid-dbeibah",
+        "abdulsalam-zoubi",
+        "osama-al-masri",
+        "ahmed-maiteeq",
+        "ahmed-al-mismari",
+        "abdel-fattah-el-sisi",
+        "libyan-national-army",
+        "government-of-national-accord",
+        "government-of-national-unity",
+        "isis",
+        "mitiga-airport",
+        "benina-airbase",
+        "tripoli",
+        "benghazi",
+        "misrata",
+        "sirte",
+        "turkey",
+        "russia",
+        "egypt",
+        "italy",
+        "qatar",
+        "united-states",
+        "united-kingdom",
+        "france",
+        "syria",
+        "international-criminal-court",
+    }
+)
+
+# The topic ids DESIGN.md requires ("Topic ids").
+DESIGN_TOPIC_IDS = frozenset(
+    {
+        "foreign-fighters",
+        "foreign-military-support",
+        "armed-clashes",
+        "mediation",
+        "terrorism",
+        "detention-and-justice",
+        "intelligence",
+        "airports-and-aviation",
+        "politics-and-governance",
+    }
+)
+
 
 # Clitics a context word may carry in the text (longest first is not needed: every form is
 # listed). A word with ال also matches after وال/بال/لل... with ال dropped or kept.

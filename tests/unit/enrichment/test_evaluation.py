@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tagging_quality import (
-    DESIGN_ACTOR_IDS,
     EvaluationSet,
     Snippet,
     evaluate,
@@ -17,6 +16,7 @@ from benchmarks.tagging_quality import (
     main,
 )
 from services.enrichment.core import Tagger
+from services.enrichment.core.knowledge_base import DESIGN_ACTOR_IDS
 
 GOAL = 0.95
 FILES = evaluation_files()
