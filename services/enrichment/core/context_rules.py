@@ -7,7 +7,9 @@ short tuple of checks that hold only the conditions it uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+import re
+from collections.abc import Set
+from typing import Final
 
 from services.enrichment.core.knowledge_base import Clause, WordSet
 from services.enrichment.core.normalize import NormalizedText
@@ -15,8 +17,13 @@ from services.enrichment.core.normalize import NormalizedText
 __all__ = ["ClauseCheck", "MatchContext", "compile_clause", "words_match"]
 
 _CONJUNCTIONS = ("وب", "فب", "وك", "فك", "و", "ف", "ب", "ك")
-_DEFINITE_STARTS = ("لل", "ولل", "فلل", *(conjunction + "ال" for conjunction in _CONJUNCTIONS))
-_CLAUSE_PUNCTUATION = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
+_DEFINITE_STARTS: Final = (
+    "لل",
+    "ولل",
+    "فلل",
+    *(conjunction + "ال" for conjunction in _CONJUNCTIONS),
+)
+_CLAUSE_PUNCTUATION: Final = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
 
 
 def words_match(words: list[str], wanted: WordSet) -> bool:
@@ -84,28 +91,25 @@ class MatchContext:
         return word.startswith("ال") and len(word) > 3
 
 
-# A compiled condition: context and the actors named unambiguously in the article (None
-# while they are not known yet) in, whether it holds out.
-ClauseCheck = Callable[[MatchContext, "Set[str] | None"], bool]
+class ClauseCheck:
+    """A compiled condition: ``holds(context, actors)`` with the actors named unambiguously in
+    the article (None while they are not known yet).
+
+    Small classes rather than closures: compiled, a method call on a class is a native call,
+    a call through a closure a generic one.
+    """
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        raise NotImplementedError
 
 
 def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
     """The checks of ``clause`` that it uses, cheapest first; all must hold."""
     checks: list[ClauseCheck] = []
     if clause.needs_article:
-        mentions, also = clause.article_mentions, clause.also_article_mentions
-
-        def article(_: MatchContext, actors: Set[str] | None) -> bool:
-            return (
-                actors is not None
-                and not (mentions and mentions.isdisjoint(actors))
-                and not (also and also.isdisjoint(actors))
-            )
-
-        checks.append(article)
+        checks.append(_ArticleCheck(clause.article_mentions, clause.also_article_mentions))
     if clause.prefix is not None:
-        prefixes = clause.prefix
-        checks.append(lambda context, _: context.prefix in prefixes)
+        checks.append(_PrefixCheck(clause.prefix))
     if clause.before is not None:
         checks.append(_before_check(clause.before, clause.before_window))
     if clause.after is not None:
@@ -115,28 +119,69 @@ def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
     if clause.not_near is not None:
         checks.append(_near_check(clause.not_near, clause.not_near_window, wanted=False))
     if clause.after_pattern is not None:
-        after_pattern = clause.after_pattern
-
-        def pattern_after(context: MatchContext, _: Set[str] | None) -> bool:
-            text = context.normalized.text
-            return after_pattern.match(text, min(context.end + 1, len(text))) is not None
-
-        checks.append(pattern_after)
+        checks.append(_PatternAfterCheck(clause.after_pattern))
     if clause.previous_word_pattern is not None:
-        word_pattern = clause.previous_word_pattern
-
-        def previous_word(context: MatchContext, _: Set[str] | None) -> bool:
-            before = context.words_before(1)
-            return bool(before) and word_pattern.fullmatch(before[0]) is not None
-
-        checks.append(previous_word)
+        checks.append(_PreviousWordCheck(clause.previous_word_pattern))
     if clause.previous_word_definite is not None:
-        definite = clause.previous_word_definite
-        checks.append(lambda context, _: context.previous_word_is_definite() == definite)
+        checks.append(_PreviousWordDefiniteCheck(clause.previous_word_definite))
     if clause.clause_start is not None:
-        opens = clause.clause_start
-        checks.append(lambda context, _: context.opens_clause() == opens)
+        checks.append(_OpensClauseCheck(clause.clause_start))
     return tuple(checks)
+
+
+class _ArticleCheck(ClauseCheck):
+    def __init__(self, mentions: frozenset[str], also: frozenset[str]) -> None:
+        self.mentions = mentions
+        self.also = also
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return (
+            actors is not None
+            and not (self.mentions and self.mentions.isdisjoint(actors))
+            and not (self.also and self.also.isdisjoint(actors))
+        )
+
+
+class _PrefixCheck(ClauseCheck):
+    def __init__(self, prefixes: frozenset[str]) -> None:
+        self.prefixes = prefixes
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return context.prefix in self.prefixes
+
+
+class _PatternAfterCheck(ClauseCheck):
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        text = context.normalized.text
+        return self.pattern.match(text, min(context.end + 1, len(text))) is not None
+
+
+class _PreviousWordCheck(ClauseCheck):
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        before = context.words_before(1)
+        return bool(before) and self.pattern.fullmatch(before[0]) is not None
+
+
+class _PreviousWordDefiniteCheck(ClauseCheck):
+    def __init__(self, definite: bool) -> None:
+        self.definite = definite
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return context.previous_word_is_definite() == self.definite
+
+
+class _OpensClauseCheck(ClauseCheck):
+    def __init__(self, opens: bool) -> None:
+        self.opens = opens
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return context.opens_clause() == self.opens
 
 
 # Window checks, specialised for the usual word sets without phrases: one set operation on
@@ -144,49 +189,86 @@ def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
 
 
 def _before_check(wanted: WordSet, window: int) -> ClauseCheck:
-    forms = wanted.forms
     if wanted.phrases:
-        return lambda context, _: words_match(context.words_before(window), wanted)
-
-    def check(context: MatchContext, _: Set[str] | None) -> bool:
-        before = context.before
-        return not forms.isdisjoint(
-            context.words[before - window if before > window else 0 : before]
-        )
-
-    return check
+        return _BeforePhraseCheck(wanted, window)
+    return _BeforeCheck(wanted.forms, window)
 
 
 def _after_check(wanted: WordSet, window: int) -> ClauseCheck:
-    forms = wanted.forms
     if wanted.phrases:
-        return lambda context, _: words_match(context.words_after(window), wanted)
-
-    def check(context: MatchContext, _: Set[str] | None) -> bool:
-        after = context.after
-        return not forms.isdisjoint(context.words[after : after + window])
-
-    return check
+        return _AfterPhraseCheck(wanted, window)
+    return _AfterCheck(wanted.forms, window)
 
 
 def _near_check(words: WordSet, window: int, *, wanted: bool) -> ClauseCheck:
     """``near`` (``wanted``) or ``not_near``: a word of ``words`` on either side."""
-    forms = words.forms
     if words.phrases:
+        return _NearPhraseCheck(words, window, wanted)
+    return _NearCheck(words.forms, window, wanted)
 
-        def near_with_phrases(context: MatchContext, _: Set[str] | None) -> bool:
-            found = words_match(context.words_before(window), words) or words_match(
-                context.words_after(window), words
-            )
-            return found is wanted
 
-        return near_with_phrases
+class _BeforeCheck(ClauseCheck):
+    def __init__(self, forms: frozenset[str], window: int) -> None:
+        self.forms = forms
+        self.window = window
 
-    def near(context: MatchContext, _: Set[str] | None) -> bool:
-        before, after, all_words = context.before, context.after, context.words
-        found = not forms.isdisjoint(
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        before, window = context.before, self.window
+        return not self.forms.isdisjoint(
+            context.words[before - window if before > window else 0 : before]
+        )
+
+
+class _AfterCheck(ClauseCheck):
+    def __init__(self, forms: frozenset[str], window: int) -> None:
+        self.forms = forms
+        self.window = window
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        after = context.after
+        return not self.forms.isdisjoint(context.words[after : after + self.window])
+
+
+class _NearCheck(ClauseCheck):
+    def __init__(self, forms: frozenset[str], window: int, wanted: bool) -> None:
+        self.forms = forms
+        self.window = window
+        self.wanted = wanted
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        before, after, window, all_words = context.before, context.after, self.window, context.words
+        found = not self.forms.isdisjoint(
             all_words[before - window if before > window else 0 : before]
-        ) or not forms.isdisjoint(all_words[after : after + window])
-        return found is wanted
+        ) or not self.forms.isdisjoint(all_words[after : after + window])
+        return found is self.wanted
 
-    return near
+
+class _BeforePhraseCheck(ClauseCheck):
+    def __init__(self, wanted: WordSet, window: int) -> None:
+        self.wanted = wanted
+        self.window = window
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return words_match(context.words_before(self.window), self.wanted)
+
+
+class _AfterPhraseCheck(ClauseCheck):
+    def __init__(self, wanted: WordSet, window: int) -> None:
+        self.wanted = wanted
+        self.window = window
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        return words_match(context.words_after(self.window), self.wanted)
+
+
+class _NearPhraseCheck(ClauseCheck):
+    def __init__(self, words: WordSet, window: int, wanted: bool) -> None:
+        self.words = words
+        self.window = window
+        self.wanted = wanted
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        found = words_match(context.words_before(self.window), self.words) or words_match(
+            context.words_after(self.window), self.words
+        )
+        return found is self.wanted

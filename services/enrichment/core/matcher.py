@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from operator import itemgetter
+from typing import Final
 
 import ahocorasick
 
@@ -29,7 +30,7 @@ TERM_PREFIXES = NAME_PREFIXES | frozenset(
     {"ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال"}
 )
 LATIN_PREFIXES = frozenset({""})
-_LONGEST_PREFIX = max(len(p) for p in TERM_PREFIXES)
+_LONGEST_PREFIX: Final = max(len(p) for p in TERM_PREFIXES)
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 
@@ -124,12 +125,14 @@ class Matcher:
         size = len(text)
         aliases: list[AliasMatch] = []
         terms: list[TermMatch] = []
-        for last, (length, prefixes, key_aliases, key_terms, by_prefix) in self._automaton.iter(
-            text
-        ):
+        # The automaton is untyped: declared types keep the offsets native ints when compiled.
+        last: int
+        value: _KeyValue
+        for last, value in self._automaton.iter(text):
             end = last + 1
             if end != size and text[end] != " ":
                 continue
+            length, prefixes, key_aliases, key_terms, by_prefix = value
             start = end - length
             if start == 0 or text[start - 1] == " ":
                 word_start, prefix = start, ""

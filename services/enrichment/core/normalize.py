@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
 from collections.abc import Iterable
+from typing import Final
 
 __all__ = ["NormalizedText", "normalize_arabic", "normalize_text"]
 
@@ -63,7 +63,7 @@ _DELETED_RANGES: tuple[tuple[int, int], ...] = (
 _DELETED_CLASS = _char_class(_DELETED_RANGES)
 _DELETED_RUN = re.compile(f"[{_DELETED_CLASS}]+")
 # Only marks that belong to the preceding letter; a mention's span is widened over them.
-_TRAILING_MARKS = frozenset(
+_TRAILING_MARKS: Final = frozenset(
     chr(c)
     for a, b in (
         (0x0610, 0x061A),
@@ -348,10 +348,10 @@ class NormalizedText:
     def to_original(self, offset: int) -> int:
         """Offset in the original text of the character at ``offset`` of the normalised text."""
         positions, shifts = self._collapse_map
-        offset += shifts[bisect_right(positions, offset)]
+        offset += shifts[_bisect_right(positions, offset)]
         if self._deleted:
             positions, shifts = self._deletion_map or self._map_deletions()
-            offset += shifts[bisect_right(positions, offset)]
+            offset += shifts[_bisect_right(positions, offset)]
         return offset
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
@@ -362,12 +362,12 @@ class NormalizedText:
         """
         positions, shifts = self._collapse_map
         last = end - 1
-        start += shifts[bisect_right(positions, start)]
-        last += shifts[bisect_right(positions, last)]
+        start += shifts[_bisect_right(positions, start)]
+        last += shifts[_bisect_right(positions, last)]
         if self._deleted:
             positions, shifts = self._deletion_map or self._map_deletions()
-            start += shifts[bisect_right(positions, start)]
-            last += shifts[bisect_right(positions, last)]
+            start += shifts[_bisect_right(positions, start)]
+            last += shifts[_bisect_right(positions, last)]
         end = last + 1
         original = self.original
         if end < len(original) and original[end] in _TRAILING_MARKS:
@@ -378,6 +378,19 @@ class NormalizedText:
     def _map_deletions(self) -> tuple[list[int], list[int]]:
         self._deletion_map = _deletion_breakpoints(self.original, self._deleted)
         return self._deletion_map
+
+
+def _bisect_right(positions: list[int], offset: int) -> int:
+    """``bisect.bisect_right`` for a list of ints: compiled, it runs on native ints, several
+    times faster than the call into ``bisect``."""
+    low, high = 0, len(positions)
+    while low < high:
+        middle = (low + high) // 2
+        if offset < positions[middle]:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 # Breakpoint maps: ``(positions, shifts)`` such that the character at offset ``o`` of the

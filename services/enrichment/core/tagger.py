@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Set
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Final
 
 from services.enrichment.core.context_rules import (
     ClauseCheck,
@@ -39,13 +40,13 @@ __all__ = ["TAGGER_VERSION", "TagResult", "Tagger", "check_text"]
 
 TAGGER_VERSION = "1.0.0"
 
-UNAMBIGUOUS = "unambiguous-alias"
+UNAMBIGUOUS: Final = "unambiguous-alias"
 _BINARY_CHARACTERS = re.compile(r"[\x01-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 # Any character ``check_text`` looks for (NUL, control characters, the replacement character,
 # lone surrogates): as a pattern to scan a text, and as a set to test the characters the
 # normaliser already listed.
 _SUSPICIOUS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
-_SUSPICIOUS_CHARACTERS = frozenset(
+_SUSPICIOUS_CHARACTERS: Final = frozenset(
     chr(code)
     for code in (*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0xFFFD, *range(0xD800, 0xE000))
 )
@@ -104,7 +105,7 @@ class _CompiledRule:
     def rejects(self, context: MatchContext, actors: Set[str] | None) -> bool:
         for checks in self.reject:
             for check in checks:
-                if not check(context, actors):
+                if not check.holds(context, actors):
                     break
             else:
                 return True
@@ -117,7 +118,7 @@ class _CompiledRule:
             if needs_article and actors is None:
                 continue
             for check in checks:
-                if not check(context, actors):
+                if not check.holds(context, actors):
                     break
             else:
                 return name
@@ -132,13 +133,13 @@ class _CompiledRule:
         """
         for checks in self.reject:
             for check in checks:
-                if not check(context, None):
+                if not check.holds(context, None):
                     break
             else:
                 return _REJECTED
         for name, checks in self.local_accept:
             for check in checks:
-                if not check(context, None):
+                if not check.holds(context, None):
                     break
             else:
                 return name
@@ -343,4 +344,4 @@ def _resolve_surname(
     return first_after, "next-named-member"
 
 
-_REJECTED = ""
+_REJECTED: Final = ""

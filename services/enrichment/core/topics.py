@@ -28,10 +28,12 @@ def decide_topics(
             start, end, word_start, term = match
             key = (term.topic_id, word_start)
             current = best.get(key)
-            if (
-                current is None
-                or term.weight > current[3].weight
-                or (term.weight == current[3].weight and end - start > current[1] - current[0])
+            if current is None:
+                best[key] = match
+                continue
+            weight, current_weight = term.weight, current[3].weight
+            if weight > current_weight or (
+                weight == current_weight and end - start > current[1] - current[0]
             ):
                 best[key] = match
         for _, _, _, term in sorted(best.values(), key=_START):

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import pytest
 
 from services.enrichment.core import normalize_arabic
-from services.enrichment.core.normalize import _SPECIAL, _fold, _fold_reference, normalize_text
+from services.enrichment.core.normalize import (
+    _SPECIAL,
+    _bisect_right,
+    _fold,
+    _fold_reference,
+    normalize_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +96,9 @@ def test_plain_characters_fold_to_themselves() -> None:
 )
 def test_per_character_folding_equals_the_whole_text_rules(text: str) -> None:
     assert _fold(text)[0] == _fold_reference(text)
+
+
+@pytest.mark.parametrize("positions", [[], [0], [0, 3], [0, 3, 3, 7], [0, 1, 2, 5, 9, 12]])
+def test_offset_search_agrees_with_bisect_right(positions: list[int]) -> None:
+    for offset in range(-1, 14):
+        assert _bisect_right(positions, offset) == bisect_right(positions, offset), offset
