@@ -18,8 +18,6 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -38,7 +36,7 @@ from services.common.kafka import (
     ensure_topics,
     make_broker,
     publish_dead_letter,
-    stage_subscriber,
+    subscribe_batches,
 )
 
 STAGE = "alerting"
@@ -68,11 +66,6 @@ def failed_alert_headers(alert: Alert) -> dict[str, str]:
         "x-raqib-alert-id": alert.id,
         "x-raqib-failed-at": datetime.now(UTC).isoformat(),
     }
-
-
-async def _raw_values(msg: StreamMessage[Any]) -> None:
-    # The handler validates each record itself, so one bad record does not fail the batch.
-    return None
 
 
 def load_rule_set(settings: AlertingSettings) -> RuleSet:
@@ -278,19 +271,15 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
     broker = make_broker(settings.kafka, stage=STAGE)
     service = AlertingService(settings, broker)
 
-    @stage_subscriber(
+    subscribe_batches(
         broker,
         ARTICLES_ENRICHED,
         group_id=settings.group_id,
-        batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        decoder=_raw_values,
+        handle=service.handle_batch,
     )
-    async def handle(msg: KafkaMessage) -> None:
-        records = msg.raw_message
-        await service.handle_batch(records if isinstance(records, tuple) else (records,))
 
     return FastStream(
         broker,

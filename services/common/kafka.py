@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import Counter
@@ -108,6 +109,40 @@ def stage_subscriber(
         **options,
     )
     return subscriber
+
+
+async def _undecoded(msg: StreamMessage[Any]) -> None:
+    # A batch stage validates every record itself, so one bad record does not fail its batch:
+    # FastStream must not parse the batch as JSON.
+    return None
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    group_id: str,
+    max_records: int,
+    batch_timeout_ms: int,
+    fetch_max_wait_ms: int,
+    handle: Callable[[tuple[Any, ...]], Awaitable[None]],
+) -> None:
+    """A batch stage's subscriber: ``handle`` gets the raw records of each poll (aiokafka
+    ``ConsumerRecord``s, undecoded), and the batch is committed only after it returned."""
+
+    @stage_subscriber(
+        broker,
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        decoder=_undecoded,
+    )
+    async def handle_batch(msg: KafkaMessage) -> None:
+        records = msg.raw_message
+        await handle(records if isinstance(records, tuple) else (records,))
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:

@@ -8,11 +8,8 @@ dead-lettered.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
 
 from faststream import FastStream
-from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
 
 from schemas import utc_now
 from services.common.kafka import (
@@ -23,18 +20,13 @@ from services.common.kafka import (
     ensure_topics,
     make_broker,
     publish_dead_letter,
-    stage_subscriber,
+    subscribe_batches,
 )
 from services.enrichment.batch import BatchEnricher, Record
 from services.enrichment.core import Tagger, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
 
 STAGE = "enrichment"
-
-
-async def _raw_values(msg: StreamMessage[Any]) -> None:
-    # Each record is validated on its own; FastStream must not parse the batch as JSON.
-    return None
 
 
 def build_app(
@@ -56,19 +48,15 @@ def build_app(
 
     enrich_batch = BatchEnricher(tagger, publish, dead_letter, now=utc_now)
 
-    @stage_subscriber(
+    subscribe_batches(
         broker,
         ARTICLES_RAW,
         group_id=settings.group_id,
-        batch=True,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        decoder=_raw_values,
+        handle=enrich_batch,
     )
-    async def handle(msg: KafkaMessage) -> None:
-        records = msg.raw_message
-        await enrich_batch(records if isinstance(records, tuple) else (records,))
 
     app = FastStream(broker, logger=app_logger(STAGE))
 

@@ -8,12 +8,7 @@ replays overwrite, never duplicate; an alert's later state overwrites its earlie
 
 from __future__ import annotations
 
-from typing import Any
-
 from faststream import FastStream
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
 
 from services.common.kafka import (
     ALERTS,
@@ -23,7 +18,7 @@ from services.common.kafka import (
     ensure_topics,
     make_broker,
     publish_dead_letter,
-    stage_subscriber,
+    subscribe_batches,
 )
 from services.indexer.batch import BatchIndexer, Record
 from services.indexer.core import alert_builder, alert_layout, article_builder, article_layout
@@ -31,28 +26,6 @@ from services.indexer.settings import IndexerSettings
 from services.indexer.store import IndexStore, make_client
 
 STAGE = "indexer"
-
-
-async def _raw_values(msg: StreamMessage[Any]) -> None:
-    # The handler validates each record itself; FastStream must not parse the batch as JSON.
-    return None
-
-
-def _subscribe(
-    broker: KafkaBroker, topic: str, group_id: str, indexer: BatchIndexer, settings: IndexerSettings
-) -> None:
-    @stage_subscriber(
-        broker,
-        topic,
-        group_id=group_id,
-        batch=True,
-        max_records=settings.batch_size,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        decoder=_raw_values,
-    )
-    async def index_batch(msg: KafkaMessage) -> None:
-        records = msg.raw_message
-        await indexer(records if isinstance(records, tuple) else (records,))
 
 
 def build_app(settings: IndexerSettings | None = None) -> FastStream:
@@ -75,8 +48,19 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
     alert_indexer = BatchIndexer(
         store, dead_letter, alert_builder(alerts), kind="alerts", limits=limits
     )
-    _subscribe(broker, ARTICLES_ENRICHED, settings.group_id, article_indexer, settings)
-    _subscribe(broker, ALERTS, settings.alerts_group_id, alert_indexer, settings)
+    for topic, group_id, indexer in (
+        (ARTICLES_ENRICHED, settings.group_id, article_indexer),
+        (ALERTS, settings.alerts_group_id, alert_indexer),
+    ):
+        subscribe_batches(
+            broker,
+            topic,
+            group_id=group_id,
+            max_records=settings.batch_size,
+            batch_timeout_ms=settings.batch_timeout_ms,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            handle=indexer,
+        )
 
     async def set_up() -> None:
         await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)])
