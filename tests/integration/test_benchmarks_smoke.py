@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ EXPECTED_KEYS = {
     "end_to_end_s",
     "articles_per_s",
     "stage_completion_s",
+    "alerts_delivered_s",
     "alerts",
     "emails",
     "webhooks",
@@ -36,16 +38,22 @@ EXPECTED_KEYS = {
 SERVICES = {"enrichment", "indexer", "alerting", "fetcher"}
 
 
-def test_pipeline_benchmark_processes_every_published_article() -> None:
+def run_benchmark(module: str, *args: str, timeout: float) -> dict[str, Any]:
+    """Run ``python -m module args`` as a user would; its last stdout line is the JSON result."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.pipeline", "--articles", str(ARTICLES)],
+        [sys.executable, "-m", module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_pipeline_benchmark_processes_every_published_article() -> None:
+    result = run_benchmark("benchmarks.pipeline", "--articles", str(ARTICLES), timeout=120)
 
     assert result.keys() >= EXPECTED_KEYS
     assert result["complete"] is True
@@ -55,6 +63,7 @@ def test_pipeline_benchmark_processes_every_published_article() -> None:
     assert 3 <= result["mean_article_kb"] <= 7
     assert set(result["stage_completion_s"]) == {"enrichment", "indexer", "alerting"}
     assert all(seconds is not None for seconds in result["stage_completion_s"].values())
+    assert result["alerts_delivered_s"] is not None
     # Three of every five articles come from seeds that name the Deterrence force, one of them
     # also Bashagha: 16 alerts for 20 articles, each delivered once by email and by webhook.
     assert result["alerts"] == ARTICLES * 4 // 5
@@ -64,15 +73,7 @@ def test_pipeline_benchmark_processes_every_published_article() -> None:
 
 
 def test_indexer_benchmark_indexes_every_document_and_reports_cpu() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.indexer", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_benchmark("benchmarks.indexer", "--quick", timeout=180)
     assert result["documents"] == 500
     assert 3 <= result["mean_article_kb"] <= 5
     assert result["documents_per_s"] > 0
@@ -82,15 +83,7 @@ def test_indexer_benchmark_indexes_every_document_and_reports_cpu() -> None:
 
 
 def test_fetcher_benchmark_polls_every_feed_then_gets_304s() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fetcher", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_benchmark("benchmarks.fetcher", "--quick", timeout=120)
     feeds = result["feeds"]
     assert result["hosts"] == feeds
     assert result["round1"]["fetched"] == feeds
@@ -102,15 +95,7 @@ def test_fetcher_benchmark_polls_every_feed_then_gets_304s() -> None:
 
 
 def test_alerting_benchmark_delivers_every_alert_once() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.alerting", "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_benchmark("benchmarks.alerting", "--quick", timeout=180)
     assert result["alerts_expected"] == result["published"] == result["alerts_received"] > 0
     assert (result["missed"], result["doubled"]) == (0, 0)
     assert result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] <= result["latency_ms"]["max"]
