@@ -46,7 +46,14 @@ class MatchContext:
     __slots__ = ("after", "before", "end", "normalized", "prefix", "start", "word_start", "words")
 
     def __init__(
-        self, normalized: NormalizedText, start: int, end: int, word_start: int, prefix: str
+        self,
+        normalized: NormalizedText,
+        start: int,
+        end: int,
+        word_start: int,
+        prefix: str,
+        before: int,
+        after: int,
     ) -> None:
         self.normalized = normalized
         self.start = start
@@ -54,9 +61,8 @@ class MatchContext:
         self.word_start = word_start
         self.prefix = prefix
         self.words = normalized.words
-        self.before = before = normalized.word_index(word_start)
-        # Spaces inside the match (a clitic has none; a name of several words has some).
-        self.after = before + normalized.text.count(" ", word_start, end) + 1
+        self.before = before
+        self.after = after
 
     def words_before(self, count: int) -> list[str]:
         before = self.before

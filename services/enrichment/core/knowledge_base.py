@@ -241,7 +241,7 @@ class TopicDefinition:
 
 @dataclass(eq=False)
 class KnowledgeBase:
-    """Actors, rules and topics; the matching automaton is built once, on first use."""
+    """Actors, rules and topics; the matcher (a trie of their words) is built once, on first use."""
 
     version: str
     actors: dict[str, Actor]

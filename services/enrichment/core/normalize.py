@@ -302,7 +302,6 @@ class NormalizedText:
 
     __slots__ = (
         "_collapse_map",
-        "_cursor",
         "_deleted",
         "_deletion_map",
         "_words",
@@ -318,7 +317,6 @@ class NormalizedText:
         self.text, self._collapse_map = _collapse_with_map(folded)
         self._deletion_map: tuple[list[int], list[int]] | None = None
         self._words: list[str] | None = None
-        self._cursor = (0, 0)
 
     @property
     def words(self) -> list[str]:
@@ -326,21 +324,6 @@ class NormalizedText:
         if self._words is None:
             self._words = self.text.split(" ") if self.text else []
         return self._words
-
-    def word_index(self, offset: int) -> int:
-        """The index in ``words`` of the word holding ``offset`` (a space: the word before).
-
-        Words are separated by exactly one space, so the index is the count of spaces before
-        the offset: a C-level count instead of a table of word starts. Counted from the last
-        offset asked for, since matches are visited in order: one sweep over the text in all.
-        """
-        last_offset, last_index = self._cursor
-        if offset >= last_offset:
-            index = last_index + self.text.count(" ", last_offset, offset)
-        else:
-            index = last_index - self.text.count(" ", offset, last_offset)
-        self._cursor = (offset, index)
-        return index
 
     def __len__(self) -> int:
         return len(self.text)

@@ -212,7 +212,7 @@ class Tagger:
         """Pass 1: accept what needs no rule, decide what the words around the match decide;
         leave the rest to the article."""
         rules = self._rules
-        for start, end, word_start, prefix, aliases in matches:
+        for start, end, word_start, prefix, aliases, before, after in matches:
             context: MatchContext | None = None
             for alias in aliases:
                 rule = alias.rule
@@ -231,7 +231,9 @@ class Tagger:
                     )
                     break
                 if context is None:
-                    context = MatchContext(normalized, start, end, word_start, prefix)
+                    context = MatchContext(
+                        normalized, start, end, word_start, prefix, before, after
+                    )
                 compiled = rules[rule.id]
                 if rule.decided_by_article:
                     pending.append((offset + start, context, alias, compiled, field))

@@ -98,7 +98,7 @@ def test_unreadable_or_malformed_file(tmp_path: Path) -> None:
         load_knowledge_base(bad)
 
 
-def test_automaton_is_built_once_per_knowledge_base(knowledge_base: KnowledgeBase) -> None:
+def test_matcher_is_built_once_per_knowledge_base(knowledge_base: KnowledgeBase) -> None:
     assert Tagger(knowledge_base)._matcher is Tagger(knowledge_base)._matcher
 
 
