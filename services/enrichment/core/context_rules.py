@@ -132,6 +132,8 @@ def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
         checks.append(_PreviousWordDefiniteCheck(clause.previous_word_definite))
     if clause.clause_start is not None:
         checks.append(_OpensClauseCheck(clause.clause_start))
+    if clause.tanwin is not None:
+        checks.append(_TanwinCheck(clause.tanwin))
     return tuple(checks)
 
 
@@ -188,6 +190,21 @@ class _OpensClauseCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         return context.opens_clause() == self.opens
+
+
+class _TanwinCheck(ClauseCheck):
+    """Whether the match carries tanwin (ً ٌ ٍ) in the original text: a proper name never
+    does, so the word is a common noun or an indefinite adjective (وفداً إيطالياً)."""
+
+    def __init__(self, tanwin: bool) -> None:
+        self.tanwin = tanwin
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        normalized = context.normalized
+        start, end = normalized.original_span(context.start, context.end)
+        written = normalized.original[start:end]
+        found = "\u064b" in written or "\u064c" in written or "\u064d" in written
+        return found is self.tanwin
 
 
 # Window checks, specialised for the usual word sets without phrases: one set operation on

@@ -161,6 +161,7 @@ class Clause:
     prefix: frozenset[str] | None = None
     clause_start: bool | None = None
     previous_word_definite: bool | None = None
+    tanwin: bool | None = None
     after_pattern: re.Pattern[str] | None = None
     previous_word_pattern: re.Pattern[str] | None = None
     article_mentions: frozenset[str] = frozenset()
@@ -419,6 +420,7 @@ class _Builder:
             "prefix",
             "clause_start",
             "previous_word_definite",
+            "tanwin",
             "after_pattern",
             "previous_word_pattern",
             "article_mentions",
@@ -442,7 +444,7 @@ class _Builder:
                 for p in self.listing(spec["prefix"], f"{where}.prefix")
             )
         flags: dict[str, bool | None] = {}
-        for key in ("clause_start", "previous_word_definite"):
+        for key in ("clause_start", "previous_word_definite", "tanwin"):
             value = spec.get(key)
             if value is not None and not isinstance(value, bool):
                 raise self.fail(f"{where}.{key}", "expected true or false")
@@ -460,6 +462,7 @@ class _Builder:
             prefix=prefix,
             clause_start=flags["clause_start"],
             previous_word_definite=flags["previous_word_definite"],
+            tanwin=flags["tanwin"],
             after_pattern=patterns["after_pattern"],
             previous_word_pattern=patterns["previous_word_pattern"],
             article_mentions=self.ids(

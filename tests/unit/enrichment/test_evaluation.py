@@ -20,10 +20,10 @@ from services.enrichment.core.knowledge_base import DESIGN_ACTOR_IDS
 
 GOAL = 0.95
 FILES = evaluation_files()
-# The sets the knowledge base has been tuned against are held to the goal (blind.yaml since its
-# errors were fixed by class). A newer blind set is kept out of tuning: the benchmark reports
-# its score, and a test that failed on it would invite fitting the rules to it.
-TUNED_SETS = ("heldout.yaml", "fresh.yaml", "blind.yaml")
+# The sets the knowledge base has been tuned against are held to the goal (blind.yaml and
+# blind3.yaml since their errors were fixed by class). blind2.yaml is kept out of tuning: the
+# benchmark reports its score, and a test that failed on it would invite fitting the rules to it.
+TUNED_SETS = ("heldout.yaml", "fresh.yaml", "blind.yaml", "blind3.yaml")
 
 
 def test_every_evaluation_set_is_found() -> None:

@@ -80,6 +80,10 @@ def test_a_custom_knowledge_base_tags(tmp_path: Path) -> None:
         ),
         ({"context_rules": {"r": {"accept": [{"name": "c", "around": ["x"]}]}}}, "around"),
         ({"context_rules": {"r": {"accept": [{"name": "c", "after_pattern": "("}]}}}, "regex"),
+        (
+            {"context_rules": {"r": {"reject": [{"name": "c", "tanwin": "yes"}]}}},
+            r"r\.reject\[0\]\.tanwin: expected true or false",
+        ),
         ({"version": None}, "version"),
     ],
 )
