@@ -56,13 +56,6 @@ class AlertingSettings(BaseSettings):
     batch_timeout_ms: int = Field(
         default=20, ge=1, description="How long a poll waits for articles when none are ready."
     )
-    fetch_max_wait_ms: int = Field(
-        default=50,
-        ge=1,
-        description="Longest the broker may hold a fetch that found no new article. Kafka "
-        "answers as soon as one arrives; a broker that only answers when the wait runs out "
-        "(the local Tansu) adds up to this much to every alert's latency.",
-    )
     max_concurrent_sends: int = Field(
         default=64, ge=1, description="Delivery attempts in flight at once, all channels."
     )

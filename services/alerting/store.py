@@ -12,15 +12,12 @@ first (WAL keeps reads cheap and writes crash-safe).
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
-from services.common.statefile import connect_state_file, lock_state_file
+from services.common.statefile import StateFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -103,44 +100,14 @@ def _ts(at: datetime) -> float:
     return at.timestamp()
 
 
-class SentStore:
+class SentStore(StateFile):
     """The state file; ``open()`` before use (the app does it at start), ``close()`` after."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
-
-    def open(self) -> SentStore:
-        self._lock_fd = lock_state_file(
-            self.path,
-            "alerting state file is in use by another process; "
-            "give each alerting process its own RAQIB_ALERTING_STATE_FILE",
-        )
-        # Autocommit outside ``transaction()``: every write is durable when the call returns;
-        # ``transaction(durable=True)`` syncs to disk (and everything before it with it).
-        self._db = connect_state_file(self.path, _SCHEMA)
-        return self
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
-
-    def __enter__(self) -> SentStore:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("SentStore used before open()")
-        return self._db
+    SCHEMA = _SCHEMA
+    IN_USE = (
+        "alerting state file is in use by another process; "
+        "give each alerting process its own RAQIB_ALERTING_STATE_FILE"
+    )
 
     @contextlib.contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[None]:

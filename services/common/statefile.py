@@ -6,6 +6,7 @@ import fcntl
 import os
 import sqlite3
 from pathlib import Path
+from typing import Self
 
 from services.common.errors import ConfigError
 
@@ -34,3 +35,46 @@ def connect_state_file(path: Path | str, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(schema)
     return db
+
+
+MEMORY = ":memory:"
+
+
+class StateFile:
+    """A state file this process owns while it is open: ``open()`` takes the lock (none for
+    ``:memory:``) and connects with ``SCHEMA``; ``close()`` releases both; a context manager.
+    Subclasses set ``SCHEMA`` and ``IN_USE`` (what to tell a second process)."""
+
+    SCHEMA = ""
+    IN_USE = "the state file is in use by another process"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    def open(self) -> Self:
+        if str(self.path) != MEMORY:
+            self._lock_fd = lock_state_file(Path(self.path), self.IN_USE)
+        self._db = connect_state_file(self.path, self.SCHEMA)
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the lock
+            self._lock_fd = None
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError(f"{type(self).__name__} used before open()")
+        return self._db

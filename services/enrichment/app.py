@@ -54,7 +54,7 @@ def build_app(
         group_id=settings.group_id,
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         handle=enrich_batch,
     )
 

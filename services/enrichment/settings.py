@@ -18,15 +18,6 @@ class EnrichmentSettings(BaseSettings):
     batch_timeout_ms: int = Field(
         default=200, ge=1, description="Longest wait for a batch to fill before enriching it."
     )
-    fetch_max_wait_ms: int = Field(
-        default=50,
-        ge=0,
-        description=(
-            "Longest the broker may hold a fetch that found too little. Kafka answers as soon "
-            "as data is there; the local Tansu broker waits the whole time, and every batch "
-            "paid it (500, Kafka's default, held enrichment to about 300 articles/s there)."
-        ),
-    )
     knowledge_base: Path | None = Field(
         default=None, description="A knowledge-base YAML file; the packaged one when unset."
     )

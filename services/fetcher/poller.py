@@ -29,6 +29,7 @@ from prometheus_client import Counter
 
 from schemas import RawArticle, utc_now
 from services.common.errors import ConfigError, PermanentError
+from services.common.statefile import MEMORY
 from services.fetcher.core import (
     FeedConfig,
     NotAFeed,
@@ -49,7 +50,7 @@ from services.fetcher.http import (
     Validators,
 )
 from services.fetcher.settings import FetcherSettings
-from services.fetcher.store import MEMORY, FeedState, FetcherStore, hash_key, id_key
+from services.fetcher.store import FeedState, FetcherStore, hash_key, id_key
 
 log = logging.getLogger("raqib.fetcher")
 

@@ -13,18 +13,14 @@ file at a time: a second one fails at open instead of racing the first.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from schemas import RawArticle
-from services.common.statefile import connect_state_file, lock_state_file
+from services.common.statefile import StateFile
 from services.fetcher.http import Validators
-
-MEMORY = ":memory:"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -74,44 +70,15 @@ def hash_key(content_hash: str) -> str:
     return f"hash:{content_hash}"
 
 
-class FetcherStore:
+class FetcherStore(StateFile):
     """The state file (or ``:memory:`` for one-shot runs); use as a context manager."""
 
+    SCHEMA = _SCHEMA
+    IN_USE = "the fetcher state file is in use by another process"
+
     def __init__(self, path: Path | str, *, capacity: int = 1_000_000) -> None:
-        self.path = str(path)
+        super().__init__(path)
         self.capacity = capacity
-        self._db: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
-
-    def open(self) -> FetcherStore:
-        if self.path != MEMORY:
-            self._lock_fd = lock_state_file(
-                Path(self.path), "the fetcher state file is in use by another process"
-            )
-        self._db = connect_state_file(self.path, _SCHEMA)
-        return self
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing releases the lock
-            self._lock_fd = None
-
-    def __enter__(self) -> FetcherStore:
-        return self.open()
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("FetcherStore used before open()")
-        return self._db
 
     # --- what was published ------------------------------------------------------------
 

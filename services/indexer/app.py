@@ -58,7 +58,7 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
             group_id=group_id,
             max_records=settings.batch_size,
             batch_timeout_ms=settings.batch_timeout_ms,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
             handle=indexer,
         )
 

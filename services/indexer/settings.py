@@ -25,14 +25,6 @@ class IndexerSettings(BaseSettings):
     batch_timeout_ms: int = Field(
         default=500, ge=1, description="Longest wait for a batch to fill before indexing it."
     )
-    fetch_max_wait_ms: int = Field(
-        default=50,
-        ge=0,
-        description=(
-            "Longest the broker may hold a fetch that found too little; Kafka answers as soon "
-            "as data is there, the local Tansu broker waits the whole time."
-        ),
-    )
     retry_attempts: int = Field(
         default=3, ge=1, description="Tries of a bulk request before the batch is read again."
     )

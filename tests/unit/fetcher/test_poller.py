@@ -11,12 +11,13 @@ from prometheus_client import REGISTRY
 
 from schemas import RawArticle, article_id
 from services.common.errors import ConfigError
+from services.common.statefile import MEMORY
 from services.fetcher.app import build_app
 from services.fetcher.core import FeedConfig, canonical_url
 from services.fetcher.http import HttpClient
 from services.fetcher.poller import Poller, Publish, load_feeds_file, poll_once
 from services.fetcher.settings import FetcherSettings
-from services.fetcher.store import MEMORY, FetcherStore
+from services.fetcher.store import FetcherStore
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
 
 # Public addresses in the URLs: the request-forgery guard resolves nothing for IP literals.
