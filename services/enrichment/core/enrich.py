@@ -30,9 +30,7 @@ def enrich(article: RawArticle, tagger: Tagger, *, now: datetime) -> EnrichedArt
     fields.update(
         text=text,
         published_at=published_at,
-        entities=[entity.to_dict() for entity in result.entities],
-        topics=[topic.to_dict() for topic in result.topics],
-        normalized_title=result.normalized_title,
+        **result.to_dict(),  # entities, topics, normalized_title
         knowledge_base_version=tagger.knowledge_base.version,
         tagger_version=TAGGER_VERSION,
         enriched_at=now,

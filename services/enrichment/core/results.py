@@ -17,7 +17,24 @@ from schemas import EntityType
 __all__ = ["FoundEntity", "FoundMention", "FoundTopic", "TagResult"]
 
 
-class FoundMention:
+class _Found:
+    """Equality and ``repr`` from ``to_dict``, the form every result leaves the core in."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Found)
+            and type(other) is type(self)
+            and self.to_dict() == other.to_dict()
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict()!r})"
+
+
+class FoundMention(_Found):
     """One occurrence; the fields of ``schemas.Mention``."""
 
     def __init__(self, start: int, end: int, text: str, alias: str, rule: str, field: str) -> None:
@@ -38,14 +55,9 @@ class FoundMention:
             "field": self.field,
         }
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FoundMention) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"FoundMention({self.to_dict()!r})"
 
 
-class FoundEntity:
+class FoundEntity(_Found):
     """One actor with its mentions; the fields of ``schemas.Entity``."""
 
     def __init__(self, id: str, name: str, type: EntityType, mentions: list[FoundMention]) -> None:
@@ -62,14 +74,9 @@ class FoundEntity:
             "mentions": [mention.to_dict() for mention in self.mentions],
         }
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FoundEntity) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"FoundEntity({self.to_dict()!r})"
 
 
-class FoundTopic:
+class FoundTopic(_Found):
     """A topic and the normalised terms that decided it; the fields of ``schemas.Topic``."""
 
     def __init__(self, id: str, evidence: list[str]) -> None:
@@ -79,14 +86,9 @@ class FoundTopic:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "evidence": list(self.evidence)}
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FoundTopic) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"FoundTopic({self.to_dict()!r})"
 
 
-class TagResult:
+class TagResult(_Found):
     """Everything ``Tagger.tag`` found in one article."""
 
     def __init__(
@@ -96,16 +98,9 @@ class TagResult:
         self.topics = topics
         self.normalized_title = normalized_title
 
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, TagResult)
-            and self.entities == other.entities
-            and self.topics == other.topics
-            and self.normalized_title == other.normalized_title
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"TagResult(entities={self.entities!r}, topics={self.topics!r}, "
-            f"normalized_title={self.normalized_title!r})"
-        )
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entities": [entity.to_dict() for entity in self.entities],
+            "topics": [topic.to_dict() for topic in self.topics],
+            "normalized_title": self.normalized_title,
+        }

@@ -129,14 +129,9 @@ class _CompiledRule:
 
         Only for rules not ``decided_by_article``: no reject clause needs the article, so
         every one is tried; accept clauses that need it are skipped (``local_accept``).
-        ``rejects`` and ``accepts`` inlined: this runs for every ambiguous match.
         """
-        for checks in self.reject:
-            for check in checks:
-                if not check.holds(context, None):
-                    break
-            else:
-                return _REJECTED
+        if self.rejects(context, None):
+            return _REJECTED
         for name, checks in self.local_accept:
             for check in checks:
                 if not check.holds(context, None):

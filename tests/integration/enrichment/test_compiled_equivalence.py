@@ -20,7 +20,7 @@ import yaml
 
 import services.enrichment.core as core
 from schemas import RawArticle, article_id, content_hash
-from services.enrichment.core import Tagger, TagResult, enrich, load_knowledge_base
+from services.enrichment.core import Tagger, enrich, load_knowledge_base
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -49,22 +49,14 @@ def texts() -> list[str]:
     return originals + variants
 
 
-def _result(result: TagResult) -> dict[str, object]:
-    return {
-        "entities": [entity.to_dict() for entity in result.entities],
-        "topics": [topic.to_dict() for topic in result.topics],
-        "normalized_title": result.normalized_title,
-    }
-
-
 def dump() -> str:
     """Every tag() and enrich() output over the texts, as JSON, and which build made it."""
     tagger = Tagger(load_knowledge_base())
     fetched = datetime(2026, 11, 1, tzinfo=UTC)
     outputs: list[object] = []
     for n, text in enumerate(texts()):
-        outputs.append(_result(tagger.tag("", text)))
-        outputs.append(_result(tagger.tag(text[:90], text[::-1][:200] + text)))
+        outputs.append(tagger.tag("", text).to_dict())
+        outputs.append(tagger.tag(text[:90], text[::-1][:200] + text).to_dict())
         article = RawArticle(
             id=article_id(f"https://equivalence.example/{n}"),
             source="Equivalence",
