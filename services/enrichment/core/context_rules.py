@@ -11,17 +11,17 @@ import re
 from collections.abc import Set
 from typing import Final
 
-from services.enrichment.core.knowledge_base import Clause, WordSet
+from services.enrichment.core.knowledge_base import DEFINITE_ALIAS_PREFIXES, Clause, WordSet
 from services.enrichment.core.normalize import NormalizedText
 
 __all__ = ["ClauseCheck", "MatchContext", "compile_clause", "words_match"]
 
-_CONJUNCTIONS = ("وب", "فب", "وك", "فك", "و", "ف", "ب", "ك")
+# A word with ال after a clitic (وال، بال، ...) or in the لل form.
 _DEFINITE_STARTS: Final = (
     "لل",
     "ولل",
     "فلل",
-    *(conjunction + "ال" for conjunction in _CONJUNCTIONS),
+    *sorted(clitic + "ال" for clitic in DEFINITE_ALIAS_PREFIXES - {""}),
 )
 _CLAUSE_PUNCTUATION: Final = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
 

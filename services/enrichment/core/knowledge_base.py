@@ -100,12 +100,19 @@ DESIGN_TOPIC_IDS = frozenset(
 )
 
 
-# Clitics a context word may carry in the text (longest first is not needed: every form is
-# listed). A word with ال also matches after وال/بال/لل... with ال dropped or kept.
-CONTEXT_CLITICS = (
-    "و", "ف", "ب", "ل", "ك", "وب", "ول", "فب", "فل", "وك", "فك",
-    "ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال",
-)  # fmt: skip
+# The clitics a name may carry in the text (one definition for the matcher and the context
+# words): names take و ف ب ل ك and their pairs; names with ال take و ف ب ك in front of it and
+# the لل form (itself after و or ف); topic terms and context words also take ال and its
+# combinations; Latin words take none.
+NAME_PREFIXES = frozenset({"", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك"})
+DEFINITE_ALIAS_PREFIXES = frozenset({"", "و", "ف", "ب", "ك", "وب", "فب", "وك", "فك"})
+LL_FORM_PREFIXES = frozenset({"", "و", "ف"})
+TERM_PREFIXES = NAME_PREFIXES | frozenset(
+    {"ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال"}
+)
+LATIN_PREFIXES = frozenset({""})
+# A context word matches after any of these (and a word with ال also with it dropped).
+CONTEXT_CLITICS = TERM_PREFIXES - {""}
 
 
 def _with_clitics(words: frozenset[str]) -> frozenset[str]:

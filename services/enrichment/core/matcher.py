@@ -25,18 +25,20 @@ import re
 from operator import itemgetter
 from typing import Final
 
-from services.enrichment.core.knowledge_base import Alias, KnowledgeBase, TopicTerm
+from services.enrichment.core.knowledge_base import (
+    DEFINITE_ALIAS_PREFIXES,
+    LATIN_PREFIXES,
+    LL_FORM_PREFIXES,
+    NAME_PREFIXES,
+    TERM_PREFIXES,
+    Alias,
+    KnowledgeBase,
+    TopicTerm,
+)
 from services.enrichment.core.normalize import NormalizedText
 
 __all__ = ["AliasMatch", "Matcher", "TermMatch", "resolve_overlaps"]
 
-NAME_PREFIXES = frozenset({"", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك"})
-DEFINITE_ALIAS_PREFIXES = frozenset({"", "و", "ف", "ب", "ك", "وب", "فب", "وك", "فك"})
-LL_FORM_PREFIXES = frozenset({"", "و", "ف"})
-TERM_PREFIXES = NAME_PREFIXES | frozenset(
-    {"ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال"}
-)
-LATIN_PREFIXES = frozenset({""})
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 # Plain tuples, not objects: tens are made per article, and a tuple costs a fraction of an

@@ -18,9 +18,13 @@ import pytest
 import yaml
 
 from services.enrichment.core import KnowledgeBase
-from services.enrichment.core.knowledge_base import Alias, TopicTerm, build_knowledge_base
-from services.enrichment.core.matcher import (
+from services.enrichment.core.knowledge_base import (
     TERM_PREFIXES,
+    Alias,
+    TopicTerm,
+    build_knowledge_base,
+)
+from services.enrichment.core.matcher import (
     AliasMatch,
     _alias_keys,
     _same_case,
