@@ -56,7 +56,6 @@ class FoundMention(_Found):
         }
 
 
-
 class FoundEntity(_Found):
     """One actor with its mentions; the fields of ``schemas.Entity``."""
 
@@ -75,7 +74,6 @@ class FoundEntity(_Found):
         }
 
 
-
 class FoundTopic(_Found):
     """A topic and the normalised terms that decided it; the fields of ``schemas.Topic``."""
 
@@ -85,7 +83,6 @@ class FoundTopic(_Found):
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "evidence": list(self.evidence)}
-
 
 
 class TagResult(_Found):
