@@ -1,6 +1,7 @@
 import logging
 
 import pytest
+from pydantic import ValidationError
 
 from services.alerting.settings import AlertingSettings
 from services.common.logs import JsonFormatter
@@ -29,3 +30,13 @@ def test_secrets_never_reach_a_log_line(monkeypatch: pytest.MonkeyPatch) -> None
     line = JsonFormatter("test").format(record)
     assert "s3cret" not in line
     assert "**********" in line
+
+
+def test_the_consumer_fetch_wait_is_one_kafka_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert KafkaSettings().fetch_max_wait_ms == 50
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "500")
+    assert KafkaSettings().fetch_max_wait_ms == 500
+    assert AlertingSettings().kafka.fetch_max_wait_ms == 500
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "-1")
+    with pytest.raises(ValidationError, match="fetch_max_wait_ms"):
+        KafkaSettings()
