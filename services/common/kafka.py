@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -21,12 +22,13 @@ from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.security import parse_security
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.common.errors import PermanentError
+from services.common.errors import ConfigError, PermanentError
 from services.common.settings import KafkaSettings
 
 ARTICLES_RAW = "articles.raw"
@@ -57,18 +59,48 @@ MESSAGES = Counter(
 log = logging.getLogger("raqib.kafka")
 
 
-def _security(settings: KafkaSettings) -> BaseSecurity | None:
+_SASL_KINDS: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+    "PLAIN": SASLPlaintext,
+    "SCRAM-SHA-256": SASLScram256,
+    "SCRAM-SHA-512": SASLScram512,
+}
+
+
+def kafka_security(settings: KafkaSettings) -> BaseSecurity | None:
+    """TLS and SASL as the settings ask (None: plaintext); ConfigError for what we cannot do."""
+    protocol = settings.security_protocol.upper()
+    if protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
+        raise ConfigError(f"RAQIB_KAFKA_SECURITY_PROTOCOL: unknown protocol {protocol!r}")
+    use_ssl = protocol in {"SSL", "SASL_SSL"}
+    ssl_context = ssl.create_default_context() if use_ssl else None
     if settings.sasl_mechanism is None:
-        return None
+        if protocol.startswith("SASL_"):
+            raise ConfigError(
+                f"RAQIB_KAFKA_SECURITY_PROTOCOL={protocol} needs RAQIB_KAFKA_SASL_MECHANISM"
+            )
+        return BaseSecurity(ssl_context, use_ssl=True) if use_ssl else None
+    kind = _SASL_KINDS.get(settings.sasl_mechanism.upper())
+    if kind is None:
+        raise ConfigError(
+            f"RAQIB_KAFKA_SASL_MECHANISM: {settings.sasl_mechanism!r} is not one of "
+            f"{sorted(_SASL_KINDS)}"
+        )
     password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
-    use_ssl = settings.security_protocol.upper().startswith("SASL_SSL")
-    kinds: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
-        "PLAIN": SASLPlaintext,
-        "SCRAM-SHA-256": SASLScram256,
-        "SCRAM-SHA-512": SASLScram512,
+    return kind(
+        username=settings.sasl_username or "",
+        password=password,
+        ssl_context=ssl_context,
+        use_ssl=use_ssl,
+    )
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Servers and security for an aiokafka client made outside the broker (topic admin,
+    one-shot producers), so every connection authenticates the same way."""
+    return {
+        "bootstrap_servers": settings.bootstrap_servers,
+        **parse_security(kafka_security(settings)),
     }
-    kind = kinds[settings.sasl_mechanism.upper()]
-    return kind(username=settings.sasl_username or "", password=password, use_ssl=use_ssl)
 
 
 def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
@@ -80,7 +112,7 @@ def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
         enable_idempotence=settings.enable_idempotence,
         max_batch_size=settings.producer_batch_bytes,
         linger_ms=settings.producer_linger_ms,
-        security=_security(settings),
+        security=kafka_security(settings),
         logger=app_logger(stage),
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
     )
@@ -147,7 +179,7 @@ def subscribe_batches(
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
     """Create the topics a stage uses when they are missing; existing ones are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
