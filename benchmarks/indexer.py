@@ -30,7 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from elasticsearch import Elasticsearch
 
-from benchmarks.pipeline import machine_info, peak_rss_mb
+from benchmarks.pipeline import peak_rss_mb, process_cpu_s, this_machine
 from schemas import (
     EnrichedArticle,
     Entity,
@@ -106,12 +106,6 @@ def synthetic_article(serial: int, *, target_bytes: int = 4096) -> EnrichedArtic
     )
 
 
-def cpu_seconds(stat: str, clock_ticks: int) -> float:
-    """User + system CPU seconds from the text of /proc/<pid>/stat."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / clock_ticks  # utime, stime (fields 14, 15)
-
-
 def summarise(
     documents: int, seconds: float, indexer_cpu: float, server_cpu: float
 ) -> dict[str, Any]:
@@ -131,10 +125,6 @@ def summarise(
 
 
 # --- measurement -----------------------------------------------------------------------------
-
-
-def _cpu(pid: int) -> float:
-    return cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
 
 
 async def publish(bootstrap: str, count: int) -> float:
@@ -189,12 +179,17 @@ def run(documents: int, timeout: float, batch_size: int) -> dict[str, Any]:
             assert es_server.proc is not None
             server_pid = es_server.proc.pid
             es = Elasticsearch(es_server.url, request_timeout=30)
+
+            def reading() -> tuple[float, float, float]:
+                """(time, indexer CPU s, server CPU s) now."""
+                return time.monotonic(), process_cpu_s(indexer.pid), process_cpu_s(server_pid)
+
             try:
                 deadline = time.monotonic() + timeout
-                # (time, indexer CPU, server CPU) at the last poll that saw no document yet:
+                # The reading at the last poll that saw no document yet:
                 # the window starts there, so start-up is left out and no document is.
                 started: tuple[float, float, float] | None = None
-                before = (time.monotonic(), _cpu(indexer.pid), _cpu(server_pid))
+                before = reading()
                 count, shown = 0, 0.0
                 while time.monotonic() < deadline and count < documents:
                     if indexer.poll() is not None:
@@ -202,14 +197,14 @@ def run(documents: int, timeout: float, batch_size: int) -> dict[str, Any]:
                     count = indexed(es)
                     if count and started is None:
                         started = before
-                    before = (time.monotonic(), _cpu(indexer.pid), _cpu(server_pid))
+                    before = reading()
                     if time.monotonic() - shown >= 2 or count >= documents:
                         print(f"indexed {count}/{documents}", file=sys.stderr, flush=True)
                         shown = time.monotonic()
                     time.sleep(POLL_S)
                 if started is None or count < documents:
                     raise RuntimeError(f"only {count} of {documents} indexed in {timeout:.0f}s")
-                finished = (time.monotonic(), _cpu(indexer.pid), _cpu(server_pid))
+                finished = reading()
                 peak = peak_rss_mb(indexer.pid)
             finally:
                 es.close()
@@ -222,18 +217,11 @@ def run(documents: int, timeout: float, batch_size: int) -> dict[str, Any]:
                 finished[2] - started[2],
             )
             return {
-                "machine": machine_info(_read("/proc/cpuinfo")),
+                "machine": this_machine(),
                 "mean_article_kb": round(mean_kb, 2),
                 "indexer_peak_rss_mb": peak,
                 **result,
             }
-
-
-def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

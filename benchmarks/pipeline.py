@@ -98,6 +98,12 @@ def parse_vmhwm_kb(status: str) -> int | None:
     return None
 
 
+def cpu_seconds(stat: str, clock_ticks: int) -> float:
+    """User + system CPU seconds from the text of /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / clock_ticks  # utime, stime (fields 14, 15)
+
+
 @dataclass
 class StageClock:
     """When each stage finished: its group has no lag and the stage it waits for is done."""
@@ -144,6 +150,20 @@ def peak_rss_mb(pid: int) -> float | None:
                 total_kb += kb
                 found = True
     return round(total_kb / 1024, 1) if found else None
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used so far."""
+    return cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
+def this_machine() -> dict[str, Any]:
+    """``machine_info`` of the machine the benchmark runs on."""
+    try:
+        cpuinfo: str | None = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = None
+    return machine_info(cpuinfo)
 
 
 def process_peaks(stack: LocalStack) -> dict[str, float | None]:
@@ -304,7 +324,7 @@ async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) ->
     processed = indexed_count(es, ids)
     es.close()
     return {
-        "machine": machine_info(_read_text("/proc/cpuinfo")),
+        "machine": this_machine(),
         "complete": complete,
         "articles": count,
         "published": count,
@@ -320,13 +340,6 @@ async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) ->
         "webhooks": len(stack.webhooks.accepted) - webhooks_before,
         "peak_rss_mb": peaks,
     }
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
 
 
 def _seconds(value: float | None) -> str:

@@ -80,8 +80,9 @@ class ReceivedRequest:
     status: int  # what the receiver answered
 
 
-# Decides the status of each request from the requests received so far (itself included).
-Responder = Callable[[list[ReceivedRequest], ReceivedRequest], int]
+# Decides the answer to each request from the requests received so far (itself included): a
+# status, or a status and a body.
+Responder = Callable[[list[ReceivedRequest], ReceivedRequest], int | tuple[int, bytes]]
 
 
 def always(status: int) -> Responder:
@@ -106,12 +107,14 @@ class WebhookReceiver:
                     self.path, dict(self.headers.items()), self.rfile.read(length), 0
                 )
                 with receiver._lock:
-                    status = receiver.responder([*receiver.requests, request], request)
+                    answer = receiver.responder([*receiver.requests, request], request)
+                    status, body = answer if isinstance(answer, tuple) else (answer, b"")
                     request.status = status
                     receiver.requests.append(request)
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the receiver's own access log would drown the service logs

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeAlias
 
 from aiokafka import ConsumerRecord
@@ -142,7 +142,7 @@ class BatchIndexer:
                     await self._back_off(attempt)
                     continue
                 indexed += len(outcome.indexed)
-                rejected += [_at(pending[r.position], r) for r in outcome.rejected]
+                rejected += [replace(r, position=pending[r.position]) for r in outcome.rejected]
                 if not outcome.transient:
                     break
                 if last_try:
@@ -161,7 +161,3 @@ class BatchIndexer:
         await self.sleep(
             backoff_delay(attempt, base_s=limits.backoff_base_s, max_s=limits.backoff_max_s)
         )
-
-
-def _at(position: int, rejected: RejectedDocument) -> RejectedDocument:
-    return RejectedDocument(position, rejected.id, rejected.status, rejected.error, rejected.kind)

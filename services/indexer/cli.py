@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from services.indexer.search import SearchHit, Segment
 
 kibana_app = typer.Typer(
     help="Kibana's saved objects (data views, dashboard).", no_args_is_help=True
 )
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"raqib: {message}", err=True)
     raise typer.Exit(code)
 
@@ -27,7 +31,6 @@ def _since(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         _fail(f"--since {value!r} is not a date like 2026-11-01", 2)
-    return None
 
 
 def search(
@@ -81,22 +84,20 @@ async def _run_search(request: dict[str, Any]) -> tuple[int, list[dict[str, Any]
     return int(answer["hits"]["total"]["value"]), hits
 
 
-def _as_dict(result: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
+def _as_dict(result: SearchHit) -> dict[str, Any]:
     data: dict[str, Any] = asdict(result)
     data["title"] = "".join(piece for piece, _ in result.title)
     return data
 
 
-def _print_results(total: int, results: list[Any]) -> None:
+def _print_results(total: int, results: list[SearchHit]) -> None:
     from rich.console import Console
     from rich.text import Text
 
     console = Console()
     mark = "bold black on yellow"
 
-    def text_of(segments: list[tuple[str, bool]], style: str = "") -> Text:
+    def text_of(segments: list[Segment], style: str = "") -> Text:
         line = Text(style=style)
         for piece, marked in segments:
             line.append(piece, style=mark if marked else None)

@@ -24,7 +24,6 @@ SOURCE_FIELDS = [
     "published_at",
     "fetched_at",
     "actors",
-    "actor_names",
     "topics",
     "text",
     "entities",

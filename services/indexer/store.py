@@ -18,6 +18,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, Transpo
 from services.common.errors import TransientError
 from services.common.settings import ElasticsearchSettings
 from services.indexer.core import (
+    INDEX_NOT_FOUND,
     BulkOutcome,
     IndexedDocument,
     IndexLayout,
@@ -132,22 +133,24 @@ class IndexStore:
         if not documents:
             return BulkOutcome()
         operations: list[Any] = []
-        ids: list[str] = []
+        for document in documents:
+            operations.append({"index": {"_index": document.index, "_id": document.id}})
+            operations.append(document.source)  # bytes: sent as they are
         try:
             for index in sorted({d.index for d in documents} - self._known):
                 await self._ensure_monthly(self._layout_of(index), index)
-            for document in documents:
-                ids.append(document.id)
-                operations.append({"index": {"_index": document.index, "_id": document.id}})
-                operations.append(document.source)  # bytes: sent as they are
             response = await self.client.bulk(operations=operations)
         except (ApiError, TransportError) as error:
             # 429/5xx/connection errors pass; a whole-request 4xx is not caused by one
             # document either, so retrying (and alerting on the retry counter) is the safe side.
             raise _transient(error, "bulk") from error
-        outcome = classify_bulk_response(ids, response.body)
+        outcome = classify_bulk_response([d.id for d in documents], response.body)
         if outcome.index_missing:
-            lost = {documents[item.position].index for item in outcome.transient}
+            lost = {
+                documents[item.position].index
+                for item in outcome.transient
+                if item.kind == INDEX_NOT_FOUND
+            }
             log.warning("indices missing, creating them again", extra={"indices": sorted(lost)})
             self._known -= lost
         return outcome

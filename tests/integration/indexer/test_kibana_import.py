@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from services.cli import app
+from services.devstack.receivers import ReceivedRequest, Responder, WebhookReceiver
 from services.devstack.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -25,59 +22,20 @@ REPO = Path(__file__).resolve().parents[3]
 SAVED_OBJECTS = REPO / "deploy" / "kibana" / "raqib.ndjson"
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+def answering(status: int, answer: Any) -> Responder:
+    """Kibana's import API, answering every request with ``status`` and ``answer`` as JSON."""
+    body = json.dumps(answer).encode()
+    return lambda _seen, _request: (status, body)
 
 
-@dataclass
-class FakeKibana:
-    """Records each request and answers with the next (status, JSON body) of ``answers``."""
-
-    answers: list[tuple[int, Any]] = field(default_factory=list)
-    requests: list[Recorded] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        kibana = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                kibana.requests.append(
-                    Recorded("POST", self.path, dict(self.headers.items()), self.rfile.read(length))
-                )
-                status, answer = kibana.answers.pop(0)
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def import_into(kibana: WebhookReceiver) -> Result:
+    """``raqib kibana import`` against ``kibana``'s base URL; Kibana is asked once."""
+    result = CliRunner().invoke(app, ["kibana", "import", f"http://127.0.0.1:{kibana.port}"])
+    assert len(kibana.requests) == 1
+    return result
 
 
-@pytest.fixture
-def kibana() -> Iterator[FakeKibana]:
-    server = FakeKibana()
-    yield server
-    server.close()
-
-
-def uploaded_file(request: Recorded) -> Message:
+def uploaded_file(request: ReceivedRequest) -> Message:
     head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
     form = message_from_bytes(head + request.body, policy=HTTP)
     assert form.is_multipart()
@@ -89,14 +47,15 @@ def uploaded_file(request: Recorded) -> Message:
 
 
 def test_import_posts_every_object_as_one_multipart_file(
-    kibana: FakeKibana, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     expected = SAVED_OBJECTS.read_text(encoding="utf-8").splitlines()
-    kibana.answers.append((200, {"success": True, "successCount": len(expected)}))
     monkeypatch.setenv("RAQIB_KIBANA_USERNAME", "elastic")
     monkeypatch.setenv("RAQIB_KIBANA_PASSWORD", "s3cret")
     monkeypatch.setenv("RAQIB_KIBANA_SPACE", "ops")
-    result = CliRunner().invoke(app, ["kibana", "import", kibana.url])
+    answer = {"success": True, "successCount": len(expected)}
+    with WebhookReceiver(responder=answering(200, answer)) as kibana:
+        result = import_into(kibana)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"imported": len(expected), "objects": len(expected)}
 
@@ -113,32 +72,29 @@ def test_import_posts_every_object_as_one_multipart_file(
     assert sent == [json.loads(line) for line in expected]
 
 
-def test_per_object_errors_fail_the_command(kibana: FakeKibana) -> None:
-    kibana.answers.append(
-        (
-            200,
+def test_per_object_errors_fail_the_command() -> None:
+    answer = {
+        "success": False,
+        "successCount": 8,
+        "errors": [
             {
-                "success": False,
-                "successCount": 8,
-                "errors": [
-                    {
-                        "id": "raqib-co-mentions",
-                        "type": "lens",
-                        "title": "Co-mentions of actors",
-                        "error": {"type": "unknown", "message": "bad state"},
-                    }
-                ],
-            },
-        )
-    )
-    result = CliRunner().invoke(app, ["kibana", "import", kibana.url])
+                "id": "raqib-co-mentions",
+                "type": "lens",
+                "title": "Co-mentions of actors",
+                "error": {"type": "unknown", "message": "bad state"},
+            }
+        ],
+    }
+    with WebhookReceiver(responder=answering(200, answer)) as kibana:
+        result = import_into(kibana)
     assert result.exit_code == 1
     assert "raqib-co-mentions" in result.stderr and "bad state" in result.stderr
 
 
-def test_an_error_status_fails_the_command(kibana: FakeKibana) -> None:
-    kibana.answers.append((401, {"statusCode": 401, "message": "Unauthorized"}))
-    result = CliRunner().invoke(app, ["kibana", "import", kibana.url])
+def test_an_error_status_fails_the_command() -> None:
+    answer = {"statusCode": 401, "message": "Unauthorized"}
+    with WebhookReceiver(responder=answering(401, answer)) as kibana:
+        result = import_into(kibana)
     assert result.exit_code == 1
     assert "401" in result.stderr and "Unauthorized" in result.stderr
 
