@@ -29,7 +29,7 @@ from rich.table import Table
 from schemas import Alert, DeliveryStatus, RawArticle
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW
 from services.common.settings import KafkaSettings
-from services.devstack.receivers import SmtpCatcher, WebhookReceiver
+from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
 from services.devstack.servers import LocalElasticsearch, LocalKafka, die_with_parent
 from services.devstack.topics import group_lag, read_topic
 from services.replay.publish import replay
@@ -220,11 +220,20 @@ def save_received(stack: LocalStack) -> tuple[Path, Path]:
     for number, message in enumerate(stack.smtp.messages, 1):
         (mail / f"{number:03d}.eml").write_bytes(message.as_bytes())
     for number, request in enumerate(stack.webhooks.accepted, 1):
-        record = {"headers": request.headers, "body": json.loads(request.body)}
         (hooks / f"{number:03d}.json").write_text(
-            json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8"
+            json.dumps(webhook_record(request), ensure_ascii=False, indent=2), encoding="utf-8"
         )
     return mail, hooks
+
+
+def webhook_record(request: ReceivedRequest) -> dict[str, Any]:
+    """A received webhook as saved: its headers and its JSON body (a body that is not JSON
+    is kept as text rather than ending the run)."""
+    try:
+        body: Any = json.loads(request.body)
+    except ValueError:
+        body = request.body.decode("utf-8", errors="replace")
+    return {"headers": request.headers, "body": body}
 
 
 async def _run(

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import RawArticle, utc_now
-from services.common.kafka import ARTICLES_RAW, ensure_topics
+from services.common.kafka import ARTICLES_RAW, client_options, ensure_topics
 from services.common.settings import KafkaSettings
 from services.replay.fixtures import fixture_paths, load_fixture
 
@@ -28,9 +28,7 @@ async def replay(
     loaded = [(path, load_fixture(path, fetched_at=now)) for path in fixture_paths(directory)]
     await ensure_topics(settings, [ARTICLES_RAW])
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        acks="all",
-        enable_idempotence=settings.enable_idempotence,
+        **client_options(settings), acks="all", enable_idempotence=settings.enable_idempotence
     )
     await producer.start()
     try:
