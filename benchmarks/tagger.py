@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import random
 import statistics
 import sys
@@ -30,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.pipeline import this_machine
 from schemas import RawArticle, article_id, content_hash
 from services.enrichment.core import COMPILED, KnowledgeBase, Tagger, clean_text, enrich
 from services.enrichment.core.knowledge_base import build_knowledge_base
@@ -38,18 +37,6 @@ from services.enrichment.core.tagger import UNAMBIGUOUS
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 PACKAGED = Path(__file__).resolve().parents[1] / "services" / "enrichment" / "knowledge_base.yaml"
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def articles() -> list[str]:
@@ -152,7 +139,8 @@ def main() -> None:
         "--seconds", type=float, default=5.0, help="Time per measurement (in rounds of 0.5 s)."
     )
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    machine = this_machine()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}")
     print(
         "tagger core: "
         + ("compiled (mypyc)" if COMPILED else "Python sources (RAQIB_PURE_PYTHON=1 or no build)")
