@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import machine_info
+from benchmarks.pipeline import this_machine
 from schemas import RawArticle
 from services.devstack.servers import free_port
 from services.fetcher.core import FeedConfig
@@ -172,9 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.terminate()
         server.join(10)
     summary = {
-        "machine": machine_info(
-            Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else None
-        ),
+        "machine": this_machine(),
         "feeds": feeds,
         "items_per_feed": ITEMS_PER_FEED,
         "hosts": len({feed_host(i) for i in range(feeds)}),

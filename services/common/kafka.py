@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
@@ -101,6 +102,14 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers,
         **parse_security(kafka_security(settings)),
     }
+
+
+def standalone_producer(settings: KafkaSettings) -> AIOKafkaProducer:
+    """A producer outside any stage's broker (``raqib replay``, ``raqib fetch``): the same
+    servers and security, every replica acknowledging."""
+    return AIOKafkaProducer(
+        **client_options(settings), acks="all", enable_idempotence=settings.enable_idempotence
+    )
 
 
 def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:

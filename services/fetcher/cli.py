@@ -15,9 +15,14 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:  # imported where used, so ``raqib --help`` starts fast
+    from services.fetcher.core import FeedConfig
+    from services.fetcher.poller import FeedPoll
+    from services.fetcher.settings import FetcherSettings
 
 feeds_app = typer.Typer(
     help="The feeds file and the fetcher's per-feed state.", no_args_is_help=True
@@ -40,7 +45,7 @@ def _feeds_file(path: Path | None) -> Path:
     return path or FetcherSettings().feeds_file
 
 
-def _load(path: Path) -> list[Any]:
+def _load(path: Path) -> list[FeedConfig]:
     from services.common.errors import ConfigError
     from services.fetcher.poller import load_feeds_file
 
@@ -157,12 +162,16 @@ def feeds_status(
     as_json: JsonOption = False,
 ) -> None:
     """Per feed: last poll, last success, failures, next poll, last error (from the state file)."""
+    from services.common.errors import ConfigError
     from services.fetcher.settings import FetcherSettings
     from services.fetcher.store import read_feed_states
 
     settings = FetcherSettings()
     feeds = _load(file or settings.feeds_file)
-    states = {s.name: s for s in read_feed_states(state_file or settings.state_file)}
+    try:
+        states = {s.name: s for s in read_feed_states(state_file or settings.state_file)}
+    except ConfigError as error:
+        _fail(str(error))
     rows = []
     for feed in feeds:
         state = states.get(feed.name)
@@ -233,7 +242,9 @@ def fetch(
         raise typer.Exit(1)
 
 
-async def _fetch_once(feeds: list[Any], settings: Any, *, to_stdout: bool) -> list[Any]:
+async def _fetch_once(
+    feeds: list[FeedConfig], settings: FetcherSettings, *, to_stdout: bool
+) -> list[FeedPoll]:
     from schemas import RawArticle
     from services.fetcher.poller import poll_once
 
@@ -245,16 +256,10 @@ async def _fetch_once(feeds: list[Any], settings: Any, *, to_stdout: bool) -> li
 
         return await poll_once(feeds, settings, emit)
 
-    from aiokafka import AIOKafkaProducer
-
-    from services.common.kafka import ARTICLES_RAW, ensure_topics
+    from services.common.kafka import ARTICLES_RAW, ensure_topics, standalone_producer
 
     await ensure_topics(settings.kafka, [ARTICLES_RAW])
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        acks="all",
-        enable_idempotence=settings.kafka.enable_idempotence,
-    )
+    producer = standalone_producer(settings.kafka)
     await producer.start()
     try:
 

@@ -34,20 +34,8 @@ ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 class FetchError(RaqibError):
-    """A feed or page could not be fetched; ``reason`` is one of ``REASONS``."""
-
-    REASONS = frozenset(
-        {
-            "http_status",
-            "rate_limited",
-            "timeout",
-            "too_large",
-            "too_many_redirects",
-            "connection",
-            "invalid_url",
-            "unsafe_url",
-        }
-    )
+    """A feed or page could not be fetched. ``reason`` (a metrics label) is one of http_status,
+    rate_limited, timeout, too_large, too_many_redirects, connection, invalid_url, unsafe_url."""
 
     def __init__(self, reason: str, detail: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(f"{reason}: {detail}")

@@ -111,6 +111,12 @@ class _PublishFailed(Exception):
         self.published = published
 
 
+def _page_failure_reason(error: FetchError | PermanentError) -> str:
+    if isinstance(error, FetchError):
+        return error.reason
+    return "unsafe_xml" if isinstance(error, UnsafeDocument) else "no_text"
+
+
 class Poller:
     """Polls each enabled feed when due and publishes the articles not seen before."""
 
@@ -287,13 +293,7 @@ class Poller:
                 page_main_text, response.body, url=response.url, content_type=response.content_type
             )
         except (FetchError, PermanentError) as error:
-            reason = (
-                error.reason
-                if isinstance(error, FetchError)
-                else "unsafe_xml"
-                if isinstance(error, UnsafeDocument)
-                else "no_text"
-            )
+            reason = _page_failure_reason(error)
             PAGES_FAILED.labels(reason).inc()
             log.warning(
                 "page failed; publishing the feed's text",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas import RawArticle
+from services.common.errors import ConfigError
 from services.common.statefile import StateFile
 from services.fetcher.http import Validators
 
@@ -106,11 +106,6 @@ class FetcherStore(StateFile):
                 (self.capacity,),
             )
 
-    def articles_seen(self, articles: Iterable[RawArticle]) -> int:
-        """How many distinct keys of ``articles`` are recorded (for tests and status)."""
-        keys = [k for a in articles for k in (id_key(a.id), hash_key(a.content_hash))]
-        return len(self.seen_keys(keys))
-
     # --- per-feed state ------------------------------------------------------------------
 
     def feed_state(self, name: str) -> FeedState | None:
@@ -142,7 +137,10 @@ class FetcherStore(StateFile):
 
 
 def read_feed_states(path: Path) -> list[FeedState]:
-    """Every feed's state, read without taking the file from a running fetcher."""
+    """Every feed's state, read without taking the file from a running fetcher.
+
+    Raises ``ConfigError`` naming the file when it is not a SQLite database.
+    """
     if not path.exists():
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -150,6 +148,8 @@ def read_feed_states(path: Path) -> list[FeedState]:
         rows = db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY name").fetchall()
     except sqlite3.OperationalError:  # a file without our tables yet
         return []
+    except sqlite3.DatabaseError as error:
+        raise ConfigError(f"{path}: not a fetcher state file ({error})") from error
     finally:
         db.close()
     return [_feed_state(row) for row in rows]

@@ -6,10 +6,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 from schemas import RawArticle, utc_now
-from services.common.kafka import ARTICLES_RAW, client_options, ensure_topics
+from services.common.kafka import ARTICLES_RAW, ensure_topics, standalone_producer
 from services.common.settings import KafkaSettings
 from services.replay.fixtures import fixture_paths, load_fixture
 
@@ -27,9 +25,7 @@ async def replay(
     now = utc_now()
     loaded = [(path, load_fixture(path, fetched_at=now)) for path in fixture_paths(directory)]
     await ensure_topics(settings, [ARTICLES_RAW])
-    producer = AIOKafkaProducer(
-        **client_options(settings), acks="all", enable_idempotence=settings.enable_idempotence
-    )
+    producer = standalone_producer(settings)
     await producer.start()
     try:
         for path, article in loaded:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.errors import ConfigError
 
@@ -26,7 +26,7 @@ class FeedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, pattern=r"^\S(.*\S)?$")
-    url: AnyHttpUrl
+    url: AnyHttpUrl  # http or https, with a host
     source: str | None = Field(default=None, min_length=1)
     language: str = Field(default="ar", pattern=r"^[a-z]{2,3}$")
     poll_interval_s: float = Field(default=600.0, ge=1.0)
@@ -35,13 +35,6 @@ class FeedConfig(BaseModel):
     @property
     def publication(self) -> str:
         return self.source or self.name
-
-    @field_validator("url")
-    @classmethod
-    def _http_only(cls, url: AnyHttpUrl) -> AnyHttpUrl:
-        if url.scheme not in ("http", "https"):
-            raise ValueError("only http and https feeds are supported")
-        return url
 
 
 class FeedsFile(BaseModel):

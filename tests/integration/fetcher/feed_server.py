@@ -10,8 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from services.devstack.servers import free_port
-
 
 @dataclass
 class Route:
@@ -38,7 +36,7 @@ class SeenRequest:
 @dataclass
 class FeedServer:
     routes: dict[str, Route] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: any free port, known once bound
     requests: list[SeenRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -108,6 +106,7 @@ class FeedServer:
 
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = int(self._server.server_address[1])
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 
 from schemas import RawArticle
 from services.cli import app
+from services.common.kafka import ARTICLES_RAW
+from services.common.settings import KafkaSettings
+from services.devstack.topics import read_topic
 from services.fetcher.http import Validators
 from services.fetcher.store import FeedState, FetcherStore
 from tests.conftest import REPO
@@ -30,14 +33,17 @@ def server() -> Iterator[FeedServer]:
         yield running
 
 
-def _fetch(*args: str) -> subprocess.CompletedProcess[str]:
+def _fetch(
+    *args: str, to_stdout: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    output = ["--stdout"] if to_stdout else []
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "fetch", "--once", "--stdout", *args],
+        [sys.executable, "-m", "services.cli", "fetch", "--once", *output, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "RAQIB_FETCHER_HOST_DELAY_S": "0"},
+        env={"PATH": "/usr/bin:/bin", "RAQIB_FETCHER_HOST_DELAY_S": "0", **(env or {})},
     )
 
 
@@ -76,6 +82,24 @@ def test_fetch_exits_0_when_every_feed_worked(server: FeedServer) -> None:
     done = _fetch("--allow-private", server.url("/atom.xml"))
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 2
+
+
+async def test_fetch_without_stdout_publishes_to_articles_raw(
+    server: FeedServer, kafka_settings: KafkaSettings
+) -> None:
+    done = _fetch(
+        "--allow-private",
+        server.url("/atom.xml"),
+        to_stdout=False,
+        env={"RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    records = await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, min_count=2)
+    articles = [RawArticle.model_validate_json(r.value) for r in records]
+    assert len(articles) == 2
+    assert {a.feed for a in articles} == {server.url("/atom.xml")}
+    assert [r.key for r in records] == [a.id.encode() for a in articles]
 
 
 runner = CliRunner()
@@ -144,3 +168,15 @@ def test_feeds_add_list_and_status(tmp_path: Path) -> None:
     )
     assert one["next_poll"] == "2023-11-14T22:23:20+00:00"
     assert (two["name"], two["last_poll"], two["failures"]) == ("two", None, 0)
+
+
+def test_feeds_status_refuses_a_state_file_that_is_not_one(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - name: one\n    url: https://one.example/rss\n", "utf-8")
+    state_file = tmp_path / "feeds-copy.yaml"
+    state_file.write_text(feeds.read_text("utf-8") * 20, "utf-8")  # the wrong file passed
+    status = runner.invoke(
+        app, ["feeds", "status", "--file", str(feeds), "--state-file", str(state_file)]
+    )
+    assert status.exit_code == 2
+    assert f"{state_file}: not a fetcher state file" in status.output

@@ -261,12 +261,18 @@ async def test_thin_entries_get_their_page_text_and_a_failed_page_keeps_the_entr
     page_url = canonical_url(THIN[0]["link"])
     other = [dict(RSS_ITEMS[1], description="سطر آخر.")]
     other_url = canonical_url(other[0]["link"])
+    report = [dict(RSS_ITEMS[1], link="https://news.example.ly/report.pdf", description="تقرير.")]
+    report_url = canonical_url(report[0]["link"])
     site = Site(
-        {RSS_URL: rss_feed(THIN + other), page_url: PAGE},
+        {RSS_URL: rss_feed(THIN + other + report), page_url: PAGE, report_url: b"%PDF-1.7"},
         status={other_url: 404},
-        headers={page_url: {"Content-Type": "text/html; charset=utf-8"}},
+        headers={
+            page_url: {"Content-Type": "text/html; charset=utf-8"},
+            report_url: {"Content-Type": "application/pdf"},
+        },
     )
     failed_before = _metric("raqib_fetcher_pages_failed_total", {"reason": "http_status"})
+    no_text_before = _metric("raqib_fetcher_pages_failed_total", {"reason": "no_text"})
     harness = Harness(
         site,
         [_feed("rss", RSS_URL)],
@@ -278,8 +284,12 @@ async def test_thin_entries_get_their_page_text_and_a_failed_page_keeps_the_entr
     assert "قوة الردع ومجموعة مسلحة" in by_url[page_url].text
     assert "جميع الحقوق" not in by_url[page_url].text
     assert by_url[other_url].text == "سطر آخر."  # published with the feed's text
+    assert by_url[report_url].text == "تقرير."  # not an HTML page: the feed's text too
     assert _metric("raqib_fetcher_pages_failed_total", {"reason": "http_status"}) == (
         failed_before + 1
+    )
+    assert _metric("raqib_fetcher_pages_failed_total", {"reason": "no_text"}) == (
+        no_text_before + 1
     )
 
 
