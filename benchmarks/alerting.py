@@ -25,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.pipeline import machine_info
+from benchmarks.pipeline import process_cpu_s, this_machine
 from schemas import EnrichedArticle, Entity, EntityType, Mention, alert_id, utc_now
 from services.common.kafka import ARTICLES_ENRICHED, ensure_topics
 from services.common.settings import KafkaSettings
@@ -97,11 +97,6 @@ class Receiver:
             self.server.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -148,7 +143,7 @@ async def run(
             total = int(rate * seconds)
             payloads = [article(i, rules) for i in range(total)]
             published: dict[str, float] = {}
-            cpu_start, t0 = cpu_seconds(service.pid), time.monotonic()
+            cpu_start, t0 = process_cpu_s(service.pid), time.monotonic()
             last_report = t0
             for i, item in enumerate(payloads):
                 delay = t0 + i / rate - time.monotonic()
@@ -173,7 +168,7 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1)  # a late duplicate would show up now
-            cpu_used = cpu_seconds(service.pid) - cpu_start
+            cpu_used = process_cpu_s(service.pid) - cpu_start
             elapsed = time.monotonic() - t0
         finally:
             await producer.stop()
@@ -221,8 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.rate, args.seconds = 50.0, 5.0
     with tempfile.TemporaryDirectory(prefix="raqib-bench-alerting-") as workdir:
-        machine = machine_info(Path("/proc/cpuinfo").read_text())
-        result = asyncio.run(run(args.rate, args.seconds, args.rules, Path(workdir), machine))
+        result = asyncio.run(
+            run(args.rate, args.seconds, args.rules, Path(workdir), this_machine())
+        )
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result["missed"] == 0 and result["doubled"] == 0 else 1
 

@@ -24,8 +24,15 @@ from pydantic import ValidationError
 from schemas import Alert, EnrichedArticle, utc_now
 from services.alerting.alert_log import AlertLog
 from services.alerting.channels import Dispatcher, build_channels
-from services.alerting.core import RULE_KINDS, Engine, RuleSet, load_rules, window_start
-from services.alerting.outbox import AlertDeliverer, DigestSender, failed, window_horizon
+from services.alerting.core import (
+    RULE_KINDS,
+    Engine,
+    RuleSet,
+    load_rules,
+    window_horizon,
+    window_start,
+)
+from services.alerting.outbox import AlertDeliverer, DigestSender, failed
 from services.alerting.settings import AlertingSettings
 from services.alerting.store import SentStore
 from services.common.kafka import (
@@ -75,7 +82,7 @@ def load_rule_set(settings: AlertingSettings) -> RuleSet:
         extra={
             "rules_file": str(settings.rules_file),
             "rules": [rule.id for rule in rule_set.rules],
-            "channels": {name: config.kind for name, config in rule_set.channels.items()},
+            "channels": rule_set.channel_kinds,
         },
     )
     return rule_set
@@ -104,12 +111,11 @@ class AlertingService:
             attempts=settings.alert_log_attempts,
             base_delay_s=settings.alert_log_retry_base_s,
         )
-        kinds = {name: config.kind for name, config in self.rule_set.channels.items()}
         self.deliverer = AlertDeliverer(
             dispatcher,
             self.store,
-            kinds,
-            publish=self.publish_alert,
+            self.rule_set.channel_kinds,
+            publish=self.alert_log.publish,
             dead_letter=self.dead_letter_alert,
             max_pending=settings.max_pending_alerts,
         )
@@ -117,7 +123,7 @@ class AlertingService:
             dispatcher,
             self.store,
             self.rule_set,
-            publish=self.publish_alert,
+            publish=self.alert_log.publish,
             dead_letter=self.dead_letter_alert,
         )
         self.horizon = window_horizon(self.rule_set)
@@ -125,11 +131,6 @@ class AlertingService:
 
     async def send_alert_state(self, alert: Alert) -> None:
         await self.broker.publish(alert.model_dump_json().encode(), ALERTS, key=alert.id.encode())
-
-    async def publish_alert(self, alert: Alert) -> bool:
-        """The alert log; a broker hiccup must not stop a delivery, so a state that does not
-        get out is kept and published again (see ``AlertLog``)."""
-        return await self.alert_log.publish(alert)
 
     async def dead_letter_alert(self, alert: Alert) -> None:
         await self.broker.publish(
@@ -186,7 +187,7 @@ class AlertingService:
             await publish_dead_letter(
                 self.broker, STAGE, record, record.value or b"", error_type, message
             )
-        await asyncio.gather(*(self.publish_alert(alert) for alert, _ in raised))
+        await asyncio.gather(*(self.alert_log.publish(alert) for alert, _ in raised))
         for alert, article in raised:
             ALERTS_RAISED.labels(alert.rule.id).inc()
             log.info(

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 
 from schemas import Alert, Delivery, DeliveryAttempt, DeliveryStatus, EnrichedArticle, utc_now
 from services.alerting.core import (
+    ChannelKind,
     DigestMessage,
     EmailChannelConfig,
     RetryPolicy,
@@ -75,7 +76,7 @@ class Channel(Protocol):
     def name(self) -> str: ...
 
     @property
-    def kind(self) -> Literal["email", "webhook"]: ...
+    def kind(self) -> ChannelKind: ...
 
     @property
     def max_attempts(self) -> int: ...
@@ -293,8 +294,24 @@ class Dispatcher:
             return previous, False
         policy = RetryPolicy(channel.max_attempts, self.base_delay_s, self.max_delay_s)
         attempts = previous.attempts if previous is not None else 0
-        log_so_far = list(previous.attempt_log) if previous is not None else []
+        attempt_log = list(previous.attempt_log) if previous is not None else []
         errors: list[str] = []
+
+        def save(status: DeliveryStatus, attempt: DeliveryAttempt) -> DeliveryRecord:
+            """Record the attempt and the delivery's state it leads to, durably."""
+            attempt_log.append(attempt)
+            record = DeliveryRecord(
+                key,
+                name,
+                status,
+                attempt.number,
+                "; ".join(errors) or None,
+                attempt.at if status is DeliveryStatus.DELIVERED else None,
+                list(attempt_log),
+            )
+            self.store.save(record, now=attempt.at)
+            return record
+
         for attempt in range(1, policy.max_attempts + 1):
             attempts += 1
             try:
@@ -312,23 +329,15 @@ class Dispatcher:
                 errors.append(f"attempt {attempts}: {failure}")
                 final = not failure.retry or attempt == policy.max_attempts
                 ATTEMPTS.labels(channel.kind, "fail" if final else "retry").inc()
-                log_so_far.append(
+                record = save(
+                    DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
                     DeliveryAttempt(
                         number=attempts,
                         at=self.clock(),
                         error=str(failure),
                         status_code=failure.status_code,
-                    )
+                    ),
                 )
-                record = DeliveryRecord(
-                    key,
-                    name,
-                    DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
-                    attempts,
-                    "; ".join(errors),
-                    attempt_log=list(log_so_far),
-                )
-                self.store.save(record, now=self.clock())
                 log.warning(
                     "delivery attempt failed",
                     extra={
@@ -348,18 +357,10 @@ class Dispatcher:
                 await self.sleep(min(delay, self.max_delay_s))
                 continue
             ATTEMPTS.labels(channel.kind, "ok").inc()
-            now = self.clock()
-            log_so_far.append(DeliveryAttempt(number=attempts, at=now, status_code=code))
-            record = DeliveryRecord(
-                key,
-                name,
+            record = save(
                 DeliveryStatus.DELIVERED,
-                attempts,
-                "; ".join(errors) or None,
-                now,
-                list(log_so_far),
+                DeliveryAttempt(number=attempts, at=self.clock(), status_code=code),
             )
-            self.store.save(record, now=now)
             DELIVERIES.labels(channel.kind, "delivered").inc()
             log.info("delivered", extra={"alert_id": key, "channel": name, "attempts": attempts})
             if on_attempt is not None:
@@ -369,7 +370,7 @@ class Dispatcher:
 
 
 def as_delivery(
-    record: DeliveryRecord, kind: Literal["email", "webhook"], digest_id: str | None = None
+    record: DeliveryRecord, kind: ChannelKind, digest_id: str | None = None
 ) -> Delivery:
     return Delivery(
         channel=record.channel,

@@ -44,12 +44,14 @@ def test(
     language: Annotated[str, typer.Option(help="Language of the texts.")] = "ar",
     source: Annotated[str, typer.Option(help="Source name the texts are from.")] = "raqib-cli",
 ) -> None:
-    """Tag each file as `raqib tag` does and print the match rules that would fire, one JSON
-    line per file: {"path", "rules": [ids]}. Nothing is sent."""
-    from schemas import EnrichedArticle, article_id, content_hash
+    """Enrich each file as the enrichment stage does and print the match rules that would
+    fire, one JSON line per file: {"path", "rules": [ids]}. Nothing is sent."""
+    from pydantic import ValidationError
+
+    from schemas import RawArticle, article_id, content_hash
     from services.alerting.core import RULE_KINDS, evaluate_rules, load_rules
     from services.common.errors import ConfigError
-    from services.enrichment.core import InvalidText, Tagger, load_knowledge_base
+    from services.enrichment.core import InvalidText, Tagger, enrich, load_knowledge_base
 
     try:
         rule_set = load_rules(rules_file, kinds=RULE_KINDS)
@@ -63,26 +65,20 @@ def test(
         try:
             data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
             text = data.decode("utf-8")
-            result = tagger.tag("", text)
-        except (OSError, UnicodeDecodeError, InvalidText) as error:
+            raw = RawArticle(
+                id=article_id(f"{source}\n{text}"),
+                source=source,
+                title="",
+                text=text,
+                language=language,
+                fetched_at=now,
+                content_hash=content_hash(text),
+            )
+            article = enrich(raw, tagger, now=now)
+        except (OSError, UnicodeDecodeError, InvalidText, ValidationError) as error:
             typer.echo(f"raqib rules test: {name}: {error}", err=True)
             failed = True
             continue
-        article = EnrichedArticle(
-            id=article_id(f"{source}\n{text}"),
-            source=source,
-            title="",
-            text=text,
-            language=language,
-            fetched_at=now,
-            content_hash=content_hash(text),
-            entities=[entity.to_dict() for entity in result.entities],
-            topics=[topic.to_dict() for topic in result.topics],
-            normalized_title=result.normalized_title,
-            knowledge_base_version=tagger.knowledge_base.version,
-            tagger_version="raqib-cli",
-            enriched_at=now,
-        )
         fired = [match.rule.id for match in evaluate_rules(match_rules, article)]
         typer.echo(json.dumps({"path": name, "rules": fired}, ensure_ascii=False))
     if failed:

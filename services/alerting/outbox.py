@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
 
 from prometheus_client import Counter
 
 from schemas import Alert, AlertRule, Delivery, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import Dispatcher, as_delivery
-from services.alerting.core import DigestMessage, RuleSet
+from services.alerting.core import ChannelKind, DigestMessage, RuleSet
 from services.alerting.store import DeliveryRecord, OpenDigest, SentStore
 
 log = logging.getLogger("raqib.alerting")
@@ -45,7 +44,7 @@ class AlertDeliverer:
         self,
         dispatcher: Dispatcher,
         store: SentStore,
-        kinds: Mapping[str, Literal["email", "webhook"]],
+        kinds: Mapping[str, ChannelKind],
         *,
         publish: Publish,
         dead_letter: DeadLetter,
@@ -157,7 +156,7 @@ class DigestSender:
         self.dispatcher = dispatcher
         self.store = store
         self.rules = {rule.id: rule for rule in rule_set.rules}
-        self.kinds = {name: config.kind for name, config in rule_set.channels.items()}
+        self.kinds = rule_set.channel_kinds
         self.publish = publish
         self.dead_letter = dead_letter
 
@@ -218,17 +217,3 @@ class DigestSender:
                 "outcome": outcome,
             },
         )
-
-
-def window_horizon(rule_set: RuleSet) -> timedelta:
-    """How far back in article time any window, baseline or cooldown looks."""
-    longest = timedelta(hours=1)
-    for rule in rule_set.rules:
-        for span in (
-            rule.threshold.window if rule.threshold else None,
-            rule.spike.window + rule.spike.baseline if rule.spike else None,
-            rule.cooldown,
-        ):
-            if span is not None:
-                longest = max(longest, span)
-    return longest

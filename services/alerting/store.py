@@ -285,7 +285,12 @@ class SentStore(StateFile):
         self.db.execute("INSERT OR IGNORE INTO fires VALUES (?, ?, ?)", (key, _ts(at), alert_id))
 
     def newest_event(self) -> datetime | None:
-        (newest,) = self.db.execute("SELECT max(at) FROM window_events").fetchone()
+        """The newest article time recorded, by a window or a firing (a cooldown-only rule
+        records no window events)."""
+        (newest,) = self.db.execute(
+            "SELECT max(at) FROM (SELECT max(at) AS at FROM window_events "
+            "UNION ALL SELECT max(at) FROM fires)"
+        ).fetchone()
         return None if newest is None else datetime.fromtimestamp(newest, UTC)
 
     def prune(self, *, older_than: datetime) -> None:

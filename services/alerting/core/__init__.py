@@ -31,6 +31,7 @@ from services.alerting.core.evaluate import (
     evaluate_rules,
     match_article,
     register_rule_kind,
+    window_horizon,
     window_start,
 )
 from services.alerting.core.interpolate import interpolate, interpolate_string
@@ -47,6 +48,7 @@ from services.alerting.core.render import (
 )
 from services.alerting.core.rules import (
     ChannelConfig,
+    ChannelKind,
     EmailChannelConfig,
     Match,
     Rule,
@@ -65,6 +67,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "AlertState",
     "ChannelConfig",
+    "ChannelKind",
     "DigestMessage",
     "EmailChannelConfig",
     "Engine",
@@ -110,5 +113,6 @@ __all__ = [
     "subject",
     "webhook_body",
     "webhook_headers",
+    "window_horizon",
     "window_start",
 ]

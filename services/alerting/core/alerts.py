@@ -18,6 +18,7 @@ from schemas import (
     EnrichedArticle,
 )
 from services.alerting.core.evaluate import RuleMatch, window_start
+from services.alerting.core.rules import ChannelKind
 
 MAX_PASSAGES = 3
 MAX_PASSAGE_CHARS = 320  # a "sentence" longer than this is cut to a window around the mention
@@ -157,7 +158,7 @@ def digest_key(rule_id: str, created_at: datetime, length: timedelta) -> str:
 def build_alert(
     match: RuleMatch,
     article: EnrichedArticle,
-    channels: Sequence[tuple[str, Literal["email", "webhook"]]],
+    channels: Sequence[tuple[str, ChannelKind]],
     *,
     now: datetime,
 ) -> Alert:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 
 from schemas import Alert, EnrichedArticle
 from services.alerting.core.alerts import build_alert
 from services.alerting.core.evaluate import RuleMatch, WindowCounter, evaluate_rules
-from services.alerting.core.rules import RuleSet
+from services.alerting.core.rules import ChannelKind, RuleSet
 
 
 class AlertState(WindowCounter, Protocol):
@@ -48,7 +48,7 @@ class Evaluation:
     suppressed: list[Suppressed] = field(default_factory=list)
 
 
-ChannelKinds = Sequence[tuple[str, Literal["email", "webhook"]]]
+ChannelKinds = Sequence[tuple[str, ChannelKind]]
 
 
 class Engine:

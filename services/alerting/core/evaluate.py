@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from schemas import AlertWindow, EnrichedArticle, alert_id, window_alert_id
 from services.alerting.core.keywords import matching_keywords
-from services.alerting.core.rules import Match, Rule, TermSet
+from services.alerting.core.rules import Match, Rule, RuleSet, TermSet
 
 KindName = Literal["match", "threshold", "spike"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -118,6 +118,20 @@ def window_start(at: datetime, length: timedelta) -> datetime:
     return EPOCH + length * ((at - EPOCH) // length)
 
 
+def window_horizon(rule_set: RuleSet) -> timedelta:
+    """How far back in article time any window, baseline or cooldown looks."""
+    longest = timedelta(hours=1)
+    for rule in rule_set.rules:
+        for span in (
+            rule.threshold.window if rule.threshold else None,
+            rule.spike.window + rule.spike.baseline if rule.spike else None,
+            rule.cooldown,
+        ):
+            if span is not None:
+                longest = max(longest, span)
+    return longest
+
+
 class MatchKind:
     """Fires on every article that satisfies the rule's ``match`` block; keeps no state."""
 
@@ -135,6 +149,32 @@ class MatchKind:
         )
 
 
+def count_window(
+    rule: Rule, article: EnrichedArticle, counter: WindowCounter, length: timedelta
+) -> AlertWindow:
+    """Record ``article`` for ``rule``; the window (of ``length``) holding it, counted."""
+    at = article_time(article)
+    counter.record(rule.id, article.id, at)
+    start = window_start(at, length)
+    end = start + length
+    ids = counter.articles_between(rule.id, start, end)
+    return AlertWindow(start=start, end=end, count=len(ids), article_ids=ids)
+
+
+def window_match(rule: Rule, found: Found, kind: KindName, window: AlertWindow) -> RuleMatch:
+    """The match a window rule raises: one alert id per rule and window."""
+    return RuleMatch(
+        rule,
+        found.entities,
+        found.topics,
+        found.keywords,
+        window_alert_id(rule.id, window.start),
+        kind,
+        window.start,
+        window,
+    )
+
+
 class ThresholdKind:
     """Fires once per window when at least ``count`` matching articles fall inside it."""
 
@@ -143,24 +183,10 @@ class ThresholdKind:
     ) -> RuleMatch | None:
         params = rule.threshold
         assert params is not None  # the rules file check guarantees it
-        at = article_time(article)
-        counter.record(rule.id, article.id, at)
-        start = window_start(at, params.window)
-        end = start + params.window
-        ids = counter.articles_between(rule.id, start, end)
-        if len(ids) < params.count:
+        window = count_window(rule, article, counter, params.window)
+        if window.count < params.count:
             return None
-        window = AlertWindow(start=start, end=end, count=len(ids), article_ids=ids)
-        return RuleMatch(
-            rule,
-            found.entities,
-            found.topics,
-            found.keywords,
-            window_alert_id(rule.id, start),
-            "threshold",
-            start,
-            window,
-        )
+        return window_match(rule, found, "threshold", window)
 
 
 class SpikeKind:
@@ -175,37 +201,22 @@ class SpikeKind:
     ) -> RuleMatch | None:
         params = rule.spike
         assert params is not None  # the rules file check guarantees it
-        at = article_time(article)
-        counter.record(rule.id, article.id, at)
-        start = window_start(at, params.window)
-        end = start + params.window
-        ids = counter.articles_between(rule.id, start, end)
-        if len(ids) < params.min_count:
+        window = count_window(rule, article, counter, params.window)
+        if window.count < params.min_count:
             return None
-        baseline_start = start - params.baseline
-        baseline = counter.count_between(rule.id, baseline_start, start)
+        baseline_start = window.start - params.baseline
+        baseline = counter.count_between(rule.id, baseline_start, window.start)
         expected = baseline * (params.window / params.baseline)
-        if len(ids) < params.factor * expected:
+        if window.count < params.factor * expected:
             return None
-        window = AlertWindow(
-            start=start,
-            end=end,
-            count=len(ids),
-            baseline_start=baseline_start,
-            baseline_end=start,
-            baseline_count=baseline,
-            article_ids=ids,
+        counted = window.model_copy(
+            update={
+                "baseline_start": baseline_start,
+                "baseline_end": window.start,
+                "baseline_count": baseline,
+            }
         )
-        return RuleMatch(
-            rule,
-            found.entities,
-            found.topics,
-            found.keywords,
-            window_alert_id(rule.id, start),
-            "spike",
-            start,
-            window,
-        )
+        return window_match(rule, found, "spike", counted)
 
 
 register_rule_kind("match", MatchKind())

@@ -177,10 +177,11 @@ def _html_passage(passage: Passage) -> str:
     return f"<p>{_html_marked(passage.text, passage.marks)}</p>"
 
 
-def message_id(alert: Alert, sender: str) -> str:
-    """Derived from the alert id: a re-sent alert has the same id, so mail clients fold it."""
+def message_id(key: str, sender: str, what: str = "alert") -> str:
+    """Derived from the alert (or digest) id: a message sent again has the same id, so mail
+    clients fold it."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "raqib.local"
-    return f"<{alert.id}.alert@{domain}>"
+    return f"<{key}.{what}@{domain}>"
 
 
 class _EncodedSubject(UnstructuredHeader, BaseHeader):
@@ -210,7 +211,7 @@ def render_email(
     message["From"] = sender
     message["To"] = [Address(addr_spec=address) for address in recipients]
     message["Date"] = format_datetime(alert.created_at)
-    message["Message-ID"] = message_id(alert, sender)
+    message["Message-ID"] = message_id(alert.id, sender)
     message["X-Raqib-Alert-Id"] = alert.id
     message["X-Raqib-Rule"] = alert.rule.id
     message.set_content(render_text(alert, article), charset="utf-8", cte="base64")
@@ -229,10 +230,15 @@ def _slack_section(text: str) -> dict[str, object]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": shown}}
 
 
+def _slack_title(article: EnrichedArticle) -> str:
+    """The article's title in bold, linked to the article when it has a URL."""
+    title = _slack_escape(_one_line(article.title))
+    return f"*<{article.url}|{title}>*" if article.url is not None else f"*{title}*"
+
+
 def slack_payload(alert: Alert, article: EnrichedArticle) -> dict[str, object]:
     """A Slack-compatible incoming-webhook body: ``text`` as fallback, ``blocks`` to show."""
-    title = _slack_escape(_one_line(article.title))
-    link = f"*<{article.url}|{title}>*" if article.url is not None else f"*{title}*"
+    link = _slack_title(article)
     quote = "\n".join(
         # Newline → space keeps every offset, so the marks stay valid.
         "> "
@@ -318,8 +324,7 @@ def render_digest_email(
     message["From"] = sender
     message["To"] = [Address(addr_spec=address) for address in recipients]
     message["Date"] = format_datetime(digest.end)
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "raqib.local"
-    message["Message-ID"] = f"<{digest.id}.digest@{domain}>"
+    message["Message-ID"] = message_id(digest.id, sender, "digest")
     message["X-Raqib-Digest-Id"] = digest.id
     message["X-Raqib-Rule"] = digest.rule.id
     message.set_content(render_digest_text(digest), charset="utf-8", cte="base64")
@@ -332,12 +337,7 @@ def render_digest_email(
 def digest_webhook_body(digest: DigestMessage, fmt: str) -> bytes:
     """One POST for the whole digest: the alerts as JSON, or Slack blocks listing them."""
     if fmt == "slack":
-        lines = [
-            f"• *<{article.url}|{_slack_escape(_one_line(article.title))}>*"
-            if article.url is not None
-            else f"• *{_slack_escape(_one_line(article.title))}*"
-            for _, article in digest.items
-        ]
+        lines = [f"• {_slack_title(article)}" for _, article in digest.items]
         payload: dict[str, object] = {
             "text": digest_subject(digest),
             "blocks": [

@@ -32,6 +32,8 @@ from services.common.addresses import UnsafeURLError, check_url_syntax
 from services.common.errors import ConfigError
 
 _SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+ChannelKind = Literal["email", "webhook"]
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -234,6 +236,11 @@ class Rule(_Config):
 class RuleSet(_Config):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule]
+
+    @property
+    def channel_kinds(self) -> dict[str, ChannelKind]:
+        """Each channel's kind, by channel name."""
+        return {name: config.kind for name, config in self.channels.items()}
 
 
 # Rule kinds with their own parameter block, named after the kind.

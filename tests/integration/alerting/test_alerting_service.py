@@ -20,7 +20,9 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import Alert, DeliveryStatus, EnrichedArticle, alert_id
 from services.alerting.app import build_app
+from services.alerting.core import build_alert as real_build_alert
 from services.alerting.settings import AlertingSettings, SmtpSettings
+from services.alerting.store import SentStore
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, dead_letter_topic
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
@@ -211,8 +213,7 @@ rules:
 
 
 async def test_retries_failures_and_bad_messages_never_stop_the_service(
-    tmp_path: Path,
-    kafka_settings: KafkaSettings,
+    tmp_path: Path, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 500 three times, then 200: one delivery, four attempts on record.
     flaky = WebhookReceiver(responder=lambda seen, _request: 500 if len(seen) <= 3 else 200)
@@ -235,13 +236,29 @@ rules:
     )
     not_json = b"\x00\xffnot json at all"
     breaks_schema = b'{"id": "xyz", "title": 42}'
-    await publish(bootstrap, as_bytes(first), as_bytes(doomed), not_json, breaks_schema)
+    # A valid article the rules fail on (a bug there): dead-lettered, its writes undone.
+    poison = enriched("وأكدت قوة الردع الخاصة الخبر.", n=3)
+
+    def build_alert(match: Any, article: EnrichedArticle, *args: Any, **kwargs: Any) -> Alert:
+        if article.id == poison.id:
+            raise ValueError("a bug in the rules")
+        return real_build_alert(match, article, *args, **kwargs)
+
+    monkeypatch.setattr("services.alerting.core.engine.build_alert", build_alert)
+    await publish(
+        bootstrap,
+        as_bytes(first),
+        as_bytes(poison),
+        as_bytes(doomed),
+        not_json,
+        breaks_schema,
+    )
 
     with flaky:
         async with build_app(settings):
             await eventually(lambda: len(flaky.accepted) == 1)
             dead = await read_topic(
-                bootstrap, dead_letter_topic("alerting"), min_count=3, timeout=TIMEOUT
+                bootstrap, dead_letter_topic("alerting"), min_count=4, timeout=TIMEOUT
             )
             # created + 4 attempts, created + 3 attempts
             alerts = await read_topic(bootstrap, ALERTS, min_count=9, timeout=TIMEOUT)
@@ -265,7 +282,13 @@ rules:
     # The dead-letter topic: the alert whose delivery failed, and the two bad messages as sent.
     headers = [{k: v.decode() for k, v in r.headers} for r in dead]
     kinds = sorted(h["x-raqib-error-type"] for h in headers)
-    assert kinds == ["DeliveryFailed", "ValidationError", "ValidationError"]
+    assert kinds == ["DeliveryFailed", "RuleError", "ValidationError", "ValidationError"]
+    (rule_error,) = [h for h in headers if h["x-raqib-error-type"] == "RuleError"]
+    assert f"rules failed on article {poison.id}" in rule_error["x-raqib-error"]
+    assert alert_id("deterrence", poison.id) not in by_id
+    with SentStore(settings.state_file) as state:  # the firing it recorded was rolled back
+        fired = {alert for (alert,) in state.db.execute("SELECT alert_id FROM fires")}
+    assert fired == {alert_id("deterrence", first.id), alert_id("bashagha", doomed.id)}
     (failed_alert,) = [
         r for r, h in zip(dead, headers, strict=True) if h["x-raqib-error-type"] == "DeliveryFailed"
     ]
@@ -278,7 +301,7 @@ rules:
         "#2 ConnectError",
         "#3 ConnectError",
     ]
-    assert {r.value for r in dead} >= {not_json, breaks_schema}
+    assert {r.value for r in dead} >= {not_json, breaks_schema, as_bytes(poison)}
 
 
 async def test_a_private_webhook_target_is_refused_unless_allowed(

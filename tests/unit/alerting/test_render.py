@@ -11,12 +11,15 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
-from schemas import Alert, EnrichedArticle
+from schemas import Alert, AlertRule, EnrichedArticle
 from services.alerting.core import (
+    DigestMessage,
     Rule,
     build_alert,
+    digest_webhook_body,
     evaluate_rules,
     passages,
+    render_digest_email,
     render_email,
     render_html,
     render_text,
@@ -217,3 +220,46 @@ def test_webhook_body_formats() -> None:
 def test_a_line_is_a_sentence_and_is_not_marked_as_cut() -> None:
     article = enriched("عنوان الخبر\nثم انتشرت قوة الردع الخاصة\nسطر آخر")
     assert snippet(article, ["special-deterrence-force"]) == "ثم انتشرت قوة الردع الخاصة"
+
+
+def _digest() -> tuple[DigestMessage, list[Alert]]:
+    linked = enriched(title="قوة الردع الخاصة <تنتشر>")
+    unlinked = enriched(n=2).model_copy(update={"url": None, "title": "خبر بلا رابط"})
+    items = [(_alert(article), article) for article in (linked, unlinked)]
+    digest = DigestMessage(
+        id="d" * 16,
+        rule=AlertRule(id=RULE.id, name=RULE.name),
+        start=NOW,
+        end=NOW.replace(hour=11),
+        items=items,
+    )
+    return digest, [alert for alert, _ in items]
+
+
+def test_a_slack_digest_lists_each_article_linked_when_it_has_a_url() -> None:
+    digest, _ = _digest()
+    payload = json.loads(digest_webhook_body(digest, "slack"))
+    assert payload["text"] == "[Raqib] Deterrence: 2 alerts (digest)"
+    assert payload["blocks"][1]["text"]["text"] == (
+        "• *<https://news.example/1|قوة الردع الخاصة &lt;تنتشر&gt;>*\n• *خبر بلا رابط*"
+    )
+
+
+def test_a_raqib_digest_carries_every_alert_whole() -> None:
+    digest, alerts = _digest()
+    body = json.loads(digest_webhook_body(digest, "raqib"))
+    assert (body["digest_id"], body["rule"]["id"]) == (digest.id, "deterrence")
+    assert [Alert.model_validate(item) for item in body["alerts"]] == alerts
+
+
+def test_a_digest_email_is_one_message_with_its_own_id() -> None:
+    digest, _ = _digest()
+    message = render_digest_email(
+        digest, sender="Raqib <alerts@raqib.example>", recipients=["d@x.org"]
+    )
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == f"<{digest.id}.digest@raqib.example>"
+    assert parsed["X-Raqib-Digest-Id"] == digest.id
+    plain = parsed.get_body(("plain",))
+    assert plain is not None
+    assert all(f"{n}. " in plain.get_content() for n in (1, 2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas import EnrichedArticle, window_alert_id
-from services.alerting.core import RULE_KINDS, Engine, parse_rules, window_start
+from services.alerting.core import RULE_KINDS, Engine, parse_rules, window_horizon, window_start
 from tests.unit.alerting.articles import enriched
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -186,3 +186,17 @@ def test_cooldown_by_actors_keeps_separate_actor_sets_apart() -> None:
 def test_window_start_is_aligned_to_the_epoch() -> None:
     assert window_start(T0 + timedelta(minutes=59), timedelta(hours=1)) == T0
     assert window_start(T0, timedelta(days=1)) == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_the_window_horizon_is_the_longest_look_back_of_any_rule() -> None:
+    cooling = """  - id: cooling
+    name: Cooling
+    cooldown: 30m
+    match: {actors: {any: [tripoli]}}
+    channels: [hook]
+"""
+    assert window_horizon(engine(cooling).rule_set) == timedelta(hours=1)  # the least kept
+    assert window_horizon(engine(THRESHOLD + cooling).rule_set) == timedelta(hours=1)
+    assert window_horizon(engine(THRESHOLD + SPIKE).rule_set) == timedelta(hours=5)
+    long_cooldown = cooling.replace("30m", "2d")
+    assert window_horizon(engine(SPIKE + long_cooldown).rule_set) == timedelta(days=2)

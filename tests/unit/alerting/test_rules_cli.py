@@ -41,3 +41,30 @@ def test_test_names_the_match_rules_each_text_would_fire(tmp_path: Path) -> None
         {"path": str(deterrence), "rules": ["deterrence"]},
         {"path": str(weather), "rules": []},
     ]
+
+
+def test_test_reports_files_it_cannot_read_and_goes_on(tmp_path: Path) -> None:
+    legacy = tmp_path / "cp1256.txt"
+    legacy.write_bytes("انتشرت قوة الردع الخاصة.".encode("cp1256"))
+    missing = tmp_path / "missing.txt"
+    good = tmp_path / "good.txt"
+    good.write_text("انتشرت قوة الردع الخاصة قرب مطار معيتيقة.", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["rules", "test", str(RULES), str(legacy), str(missing), str(good)]
+    )
+    assert result.exit_code == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"path": str(good), "rules": ["deterrence"]}
+    ]
+    assert f"{legacy}: 'utf-8' codec can't decode" in result.stderr
+    assert f"{missing}: " in result.stderr
+
+
+def test_test_names_a_language_that_is_not_a_language_code(tmp_path: Path) -> None:
+    text = tmp_path / "a.txt"
+    text.write_text("انتشرت قوة الردع الخاصة.", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["rules", "test", str(RULES), str(text), "--language", "Arabic"]
+    )
+    assert result.exit_code == 1 and result.stdout == ""
+    assert f"{text}: " in result.stderr and "language" in result.stderr
