@@ -30,7 +30,9 @@ class SmtpSettings(BaseSettings):
     )
     sender: str = Field(
         default="Raqib <alerts@raqib.local>",
-        validation_alias=AliasChoices("sender", "RAQIB_SMTP_FROM"),
+        # Read from RAQIB_SMTP_FROM (or RAQIB_SMTP_SENDER); an alias is not prefixed, so a
+        # bare "sender" here would let any SENDER variable of the environment set it.
+        validation_alias=AliasChoices("RAQIB_SMTP_FROM", "RAQIB_SMTP_SENDER"),
         description="Default From address; a channel's own `from` wins.",
     )
     timeout: float = Field(default=30.0, gt=0, description="Seconds for one SMTP conversation.")

@@ -3,7 +3,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from services.alerting.settings import AlertingSettings
+from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.common.logs import JsonFormatter
 from services.common.settings import ElasticsearchSettings, KafkaSettings
 
@@ -40,3 +40,13 @@ def test_the_consumer_fetch_wait_is_one_kafka_setting(monkeypatch: pytest.Monkey
     monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "-1")
     with pytest.raises(ValidationError, match="fetch_max_wait_ms"):
         KafkaSettings()
+
+
+def test_the_smtp_sender_comes_only_from_its_own_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENDER", "someone-else@example.org")
+    assert SmtpSettings().sender == "Raqib <alerts@raqib.local>"
+    monkeypatch.setenv("RAQIB_SMTP_FROM", "Desk <desk@example.org>")
+    assert SmtpSettings().sender == "Desk <desk@example.org>"
+    assert SmtpSettings(sender="Other <o@example.org>").sender == "Other <o@example.org>"
