@@ -1,6 +1,6 @@
 """Alerting latency: ``python -m benchmarks.alerting [--rate 200 --seconds 60 --rules 100]``.
 
-Starts a local Tansu broker, the alerting service as its own process (``raqib run
+Starts the local Apache Kafka broker, the alerting service as its own process (``raqib run
 alerting``) with ``--rules`` match rules delivering by webhook, and an asyncio webhook
 receiver in this process. Publishes enriched articles to ``articles.enriched`` at a steady
 rate, each matching exactly one rule, and reports the latency from publish to webhook
@@ -109,7 +109,7 @@ async def run(
     port = await receiver.start()
     rules_file = workdir / "rules.yaml"
     rules_file.write_text(rules_yaml(rules, port), encoding="utf-8")
-    with LocalKafka(log_path=workdir / "tansu.log") as kafka:
+    with LocalKafka(data_dir=workdir / "kafka", log_path=workdir / "kafka.log") as kafka:
         settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers)
         await ensure_topics(settings, [ARTICLES_ENRICHED])
         env = {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Set up Raqib on this machine (a virtualenv in .venv) and run one job:
-#   bash deploy/local.sh demo    the whole pipeline on the local stand-ins, seeds replayed, alerts shown
+#   bash deploy/local.sh demo    the whole pipeline on local servers, seeds replayed, alerts shown
 #   bash deploy/local.sh dev     the same, kept running until Ctrl-C
 #   bash deploy/local.sh test    lint, type-check and the whole test suite
 #   bash deploy/local.sh bench   the benchmarks
-# Needs only Python 3.11+, pip and (for the venv module on Debian) apt.
+# Needs Python 3.11+ with pip, Java 17+ and Maven 3.8+ (Kafka and OpenSearch run from their
+# Maven Central jars); on Debian, what is missing is installed with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +13,33 @@ job="${1:-demo}"
 shift || true
 PYTHON="${PYTHON:-python3}"
 VENV="${RAQIB_VENV:-.venv}"
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+apt_updated=""
+
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing: $*; install it with your system's package manager" >&2
+    exit 1
+  fi
+  echo "installing $* with apt" >&2
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+case "$job" in
+  demo|dev|test|bench)
+    # The local Kafka broker and OpenSearch node are Java programs resolved by Maven.
+    if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
+      apt_install openjdk-17-jre-headless
+    fi
+    command -v mvn >/dev/null 2>&1 || apt_install maven
+    ;;
+esac
 
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
     # Debian ships the venv module separately.
-    echo "installing python3-venv with apt" >&2
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null
+    apt_install python3-venv
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
   fi

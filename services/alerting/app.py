@@ -39,7 +39,6 @@ from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
     app_logger,
-    dead_letter_topic,
     ensure_topics,
     make_broker,
     publish_dead_letter,
@@ -130,12 +129,16 @@ class AlertingService:
         self._timer: asyncio.Task[None] | None = None
 
     async def send_alert_state(self, alert: Alert) -> None:
-        await self.broker.publish(alert.model_dump_json().encode(), ALERTS, key=alert.id.encode())
+        await self.broker.publish(
+            alert.model_dump_json().encode(),
+            self.settings.kafka.topic(ALERTS),
+            key=alert.id.encode(),
+        )
 
     async def dead_letter_alert(self, alert: Alert) -> None:
         await self.broker.publish(
             alert.model_dump_json().encode(),
-            dead_letter_topic(STAGE),
+            self.settings.kafka.dead_letter_topic(STAGE),
             key=alert.id.encode(),
             headers=failed_alert_headers(alert),
         )
@@ -185,7 +188,13 @@ class AlertingService:
                     )
         for record, error_type, message in bad:
             await publish_dead_letter(
-                self.broker, STAGE, record, record.value or b"", error_type, message
+                self.broker,
+                self.settings.kafka,
+                STAGE,
+                record,
+                record.value or b"",
+                error_type,
+                message,
             )
         await asyncio.gather(*(self.alert_log.publish(alert) for alert, _ in raised))
         for alert, article in raised:
@@ -233,8 +242,10 @@ class AlertingService:
 
     async def start(self) -> None:
         self.store.open()
+        kafka = self.settings.kafka
         await ensure_topics(
-            self.settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)]
+            kafka,
+            [kafka.topic(ARTICLES_ENRICHED), kafka.topic(ALERTS), kafka.dead_letter_topic(STAGE)],
         )
 
     async def after_start(self) -> None:
@@ -274,8 +285,8 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
 
     subscribe_batches(
         broker,
-        ARTICLES_ENRICHED,
-        group_id=settings.group_id,
+        settings.kafka.topic(ARTICLES_ENRICHED),
+        group_id=settings.kafka.group(settings.group_id),
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,

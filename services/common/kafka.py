@@ -46,11 +46,6 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def dead_letter_topic(stage: str) -> str:
-    """One dead-letter topic per stage, e.g. ``enrichment.dlq``."""
-    return f"{stage}.dlq"
-
-
 MESSAGES = Counter(
     "raqib_messages_total",
     "Messages handled by a stage, by outcome (ok, dead_lettered, retried).",
@@ -121,11 +116,13 @@ def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
         enable_idempotence=settings.enable_idempotence,
         max_batch_size=settings.producer_batch_bytes,
         linger_ms=settings.producer_linger_ms,
+        # Broker-level: FastStream hands it to the producer and to every subscriber's consumer.
+        metadata_max_age_ms=settings.metadata_max_age_ms,
         security=kafka_security(settings),
         logger=app_logger(stage),
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
     )
-    broker.add_middleware(dead_letter_middleware(stage, broker))
+    broker.add_middleware(dead_letter_middleware(stage, broker, settings))
     return broker
 
 
@@ -187,7 +184,10 @@ def subscribe_batches(
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
-    """Create the topics a stage uses when they are missing; existing ones are left alone."""
+    """Create the topics a stage uses when they are missing; existing ones are left alone.
+
+    ``topics`` are the cluster's names, prefix included (``settings.topic(...)``).
+    """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -220,7 +220,13 @@ def dead_letter_headers(stage: str, source: Any, error_type: str, error: str) ->
 
 
 async def publish_dead_letter(
-    broker: KafkaBroker, stage: str, source: Any, value: bytes, error_type: str, error: str
+    broker: KafkaBroker,
+    settings: KafkaSettings,
+    stage: str,
+    source: Any,
+    value: bytes,
+    error_type: str,
+    error: str,
 ) -> None:
     """Write ``value`` (the consumed bytes, untouched) to the stage's dead-letter topic.
 
@@ -231,7 +237,7 @@ async def publish_dead_letter(
     key = getattr(source, "key", None)
     await broker.publish(
         value,
-        dead_letter_topic(stage),
+        settings.dead_letter_topic(stage),
         key=key,
         headers=dead_letter_headers(stage, source, error_type, error),
     )
@@ -251,7 +257,7 @@ async def publish_dead_letter(
 
 
 def dead_letter_middleware(
-    stage: str, broker: KafkaBroker, *, max_backoff: float = 30.0
+    stage: str, broker: KafkaBroker, settings: KafkaSettings, *, max_backoff: float = 30.0
 ) -> type[BaseMiddleware]:
     """Build the middleware class that routes one stage's failures (see module docstring)."""
     failures = 0  # consecutive transient failures of this stage: drives the backoff
@@ -263,7 +269,13 @@ def dead_letter_middleware(
                 result = await call_next(msg)
             except PERMANENT_ERRORS as error:
                 await publish_dead_letter(
-                    broker, stage, msg.raw_message, msg.body, type(error).__name__, str(error)
+                    broker,
+                    settings,
+                    stage,
+                    msg.raw_message,
+                    msg.body,
+                    type(error).__name__,
+                    str(error),
                 )
                 failures = 0
                 return None

@@ -45,11 +45,7 @@ async def read_topic(
 
 
 async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
-    """Partition -> offset after its last record, as the records themselves say.
-
-    Tansu 0.6 reports the end of a partition whose last write was a multi-record batch as
-    that batch's first offset + 1; reading the last batch gives the true end on any broker.
-    """
+    """Partition -> offset after its last record."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
     )
@@ -63,18 +59,7 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
         if not assigned:
             return {}
         reported = await consumer.end_offsets(assigned)
-        ends = {tp.partition: reported[tp] for tp in assigned}
-        pending = {tp for tp in assigned if reported[tp] > 0}
-        consumer.assign(list(pending))
-        for tp in pending:
-            consumer.seek(tp, reported[tp] - 1)
-        deadline = time.monotonic() + 5
-        while pending and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for tp, records in batch.items():
-                ends[tp.partition] = max(ends[tp.partition], records[-1].offset + 1)
-                pending.discard(tp)
-        return ends
+        return {tp.partition: reported[tp] for tp in assigned}
     finally:
         await consumer.stop()
 

@@ -16,7 +16,6 @@ from services.common.kafka import (
     ARTICLES_ENRICHED,
     ARTICLES_RAW,
     app_logger,
-    dead_letter_topic,
     ensure_topics,
     make_broker,
     publish_dead_letter,
@@ -35,7 +34,8 @@ def build_app(
     settings = settings or EnrichmentSettings()
     tagger = tagger or Tagger(load_knowledge_base(settings.knowledge_base))
     broker = make_broker(settings.kafka, stage=STAGE)
-    enriched = broker.publisher(ARTICLES_ENRICHED)
+    topics = settings.kafka
+    enriched = broker.publisher(topics.topic(ARTICLES_ENRICHED))
 
     async def publish(value: bytes, key: bytes) -> Awaitable[object]:
         # Queued now, acknowledged later: the batch awaits every acknowledgement before it
@@ -44,14 +44,16 @@ def build_app(
         return ack
 
     async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(broker, STAGE, record, record.value or b"", error_type, error)
+        await publish_dead_letter(
+            broker, settings.kafka, STAGE, record, record.value or b"", error_type, error
+        )
 
     enrich_batch = BatchEnricher(tagger, publish, dead_letter, now=utc_now)
 
     subscribe_batches(
         broker,
-        ARTICLES_RAW,
-        group_id=settings.group_id,
+        topics.topic(ARTICLES_RAW),
+        group_id=topics.group(settings.group_id),
         max_records=settings.batch_size,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
@@ -63,7 +65,12 @@ def build_app(
     @app.on_startup
     async def create_topics() -> None:
         await ensure_topics(
-            settings.kafka, [ARTICLES_RAW, ARTICLES_ENRICHED, dead_letter_topic(STAGE)]
+            topics,
+            [
+                topics.topic(ARTICLES_RAW),
+                topics.topic(ARTICLES_ENRICHED),
+                topics.dead_letter_topic(STAGE),
+            ],
         )
 
     return app

@@ -25,7 +25,7 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     settings = settings or FetcherSettings()
     feeds = load_feeds_file(settings.feeds_file)
     broker = make_broker(settings.kafka, stage=STAGE)
-    raw = broker.publisher(ARTICLES_RAW)
+    raw = broker.publisher(settings.kafka.topic(ARTICLES_RAW))
     app = FastStream(broker, logger=app_logger(STAGE))
     store = FetcherStore(settings.state_file, capacity=settings.seen_capacity)
     running: list[tuple[asyncio.Task[None], HttpClient]] = []
@@ -36,7 +36,7 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     @app.on_startup
     async def open_state_and_topics() -> None:
         store.open()  # fails at once if another fetcher owns the state file
-        await ensure_topics(settings.kafka, [ARTICLES_RAW])
+        await ensure_topics(settings.kafka, [settings.kafka.topic(ARTICLES_RAW)])
 
     @app.after_startup
     async def start_polling() -> None:

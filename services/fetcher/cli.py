@@ -258,14 +258,16 @@ async def _fetch_once(
 
     from services.common.kafka import ARTICLES_RAW, ensure_topics, standalone_producer
 
-    await ensure_topics(settings.kafka, [ARTICLES_RAW])
+    await ensure_topics(settings.kafka, [settings.kafka.topic(ARTICLES_RAW)])
     producer = standalone_producer(settings.kafka)
     await producer.start()
     try:
 
         async def publish(article: RawArticle) -> None:
             await producer.send_and_wait(
-                ARTICLES_RAW, article.model_dump_json().encode(), key=article.id.encode()
+                settings.kafka.topic(ARTICLES_RAW),
+                article.model_dump_json().encode(),
+                key=article.id.encode(),
             )
 
         return await poll_once(feeds, settings, publish)

@@ -24,13 +24,15 @@ async def replay(
     then publish them and wait until the broker acknowledged each."""
     now = utc_now()
     loaded = [(path, load_fixture(path, fetched_at=now)) for path in fixture_paths(directory)]
-    await ensure_topics(settings, [ARTICLES_RAW])
+    await ensure_topics(settings, [settings.topic(ARTICLES_RAW)])
     producer = standalone_producer(settings)
     await producer.start()
     try:
         for path, article in loaded:
             await producer.send_and_wait(
-                ARTICLES_RAW, article.model_dump_json().encode(), key=article.id.encode()
+                settings.topic(ARTICLES_RAW),
+                article.model_dump_json().encode(),
+                key=article.id.encode(),
             )
             log.info("replayed", extra={"path": path.name, "article_id": article.id})
             if on_published:

@@ -8,30 +8,39 @@ import socket
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.common.kafka import ensure_topics
+from services.common.settings import KafkaSettings
 from services.devstack.receivers import SmtpCatcher, WebhookReceiver
-from services.devstack.servers import LocalKafka
 from services.devstack.topics import end_offsets, group_lag, read_topic
 
 pytestmark = pytest.mark.integration
 
 
-async def test_end_offsets_and_lag_count_every_record_of_a_batch(kafka: LocalKafka) -> None:
+async def test_end_offsets_and_lag_count_every_record_of_a_batch(
+    kafka_settings: KafkaSettings,
+) -> None:
+    bootstrap, topic, group = (
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topic("t"),
+        kafka_settings.group("readers"),
+    )
+    await ensure_topics(kafka_settings, [topic])
     # Sent without waiting in between, so the producer packs them into multi-record batches
-    # (the case where Tansu under-reports a partition's end offset).
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
+    # (the case where a broker can under-report a partition's end offset).
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        sent = [await producer.send("t", b"x%d" % i, partition=0) for i in range(50)]
+        sent = [await producer.send(topic, b"x%d" % i, partition=0) for i in range(50)]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
-    assert (await end_offsets(kafka.bootstrap_servers, "t"))[0] == 50
-    assert await group_lag(kafka.bootstrap_servers, "readers", "t") == 50
+    assert (await end_offsets(bootstrap, topic))[0] == 50
+    assert await group_lag(bootstrap, group, topic) == 50
 
     consumer = AIOKafkaConsumer(
-        "t",
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id="readers",
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -44,8 +53,8 @@ async def test_end_offsets_and_lag_count_every_record_of_a_batch(kafka: LocalKaf
         await consumer.commit()
     finally:
         await consumer.stop()
-    assert await group_lag(kafka.bootstrap_servers, "readers", "t") == 20
-    assert len(await read_topic(kafka.bootstrap_servers, "t", min_count=50)) == 50
+    assert await group_lag(bootstrap, group, topic) == 20
+    assert len(await read_topic(bootstrap, topic, min_count=50)) == 50
 
 
 def test_smtp_catcher_moves_to_another_port_when_its_pick_was_taken() -> None:

@@ -11,18 +11,21 @@ import sys
 import httpx
 import pytest
 
+from services.common.settings import KafkaSettings
 from services.devstack.receivers import wait_until
-from services.devstack.servers import LocalKafka, free_port
-from tests.conftest import REPO
+from services.devstack.servers import free_port
+from tests.conftest import REPO, kafka_env
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_service_logs_json_serves_metrics_and_stops_cleanly(kafka: LocalKafka) -> None:
+def test_a_service_logs_json_serves_metrics_and_stops_cleanly(
+    kafka_settings: KafkaSettings,
+) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        **kafka_env(kafka_settings),
         "RAQIB_METRICS_PORT": str(port),
     }
     service = subprocess.Popen(

@@ -23,7 +23,7 @@ from services.alerting.app import build_app
 from services.alerting.core import build_alert as real_build_alert
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.alerting.store import SentStore
-from services.common.kafka import ALERTS, ARTICLES_ENRICHED, dead_letter_topic
+from services.common.kafka import ALERTS, ARTICLES_ENRICHED
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
 from services.devstack.servers import free_port
@@ -44,12 +44,12 @@ async def eventually(predicate: Callable[[], bool], within: float = TIMEOUT) -> 
         await asyncio.sleep(0.1)
 
 
-async def publish(bootstrap: str, *values: bytes, key: bytes = b"one-partition") -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def publish(kafka: KafkaSettings, *values: bytes, key: bytes = b"one-partition") -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
     await producer.start()
     try:
         for value in values:
-            await producer.send_and_wait(ARTICLES_ENRICHED, value, key=key)
+            await producer.send_and_wait(kafka.topic(ARTICLES_ENRICHED), value, key=key)
     finally:
         await producer.stop()
 
@@ -131,7 +131,7 @@ rules:
     def hooks(path: str) -> list[ReceivedRequest]:
         return [r for r in webhook_receiver.requests if r.path == path]
 
-    await publish(bootstrap, as_bytes(unrelated), as_bytes(deterrence))
+    await publish(kafka_settings, as_bytes(unrelated), as_bytes(deterrence))
     async with build_app(settings):
         await eventually(
             lambda: (
@@ -141,12 +141,16 @@ rules:
             )
         )
         # Created, then one state per attempt (3 channels).
-        alerts = await read_topic(bootstrap, ALERTS, min_count=4, timeout=TIMEOUT)
+        alerts = await read_topic(
+            bootstrap, kafka_settings.topic(ALERTS), min_count=4, timeout=TIMEOUT
+        )
 
         # Replay: the same article again, then a new one that marks where the replay ends.
-        await publish(bootstrap, as_bytes(deterrence), as_bytes(bashagha))
+        await publish(kafka_settings, as_bytes(deterrence), as_bytes(bashagha))
         await eventually(lambda: len(hooks("/hooks/raqib")) == 2)
-        after_replay = await read_topic(bootstrap, ALERTS, min_count=6, timeout=TIMEOUT)
+        after_replay = await read_topic(
+            bootstrap, kafka_settings.topic(ALERTS), min_count=6, timeout=TIMEOUT
+        )
 
     # The email: multipart, Arabic intact after decoding, threaded by alert id.
     (message,) = smtp_catcher.messages
@@ -202,14 +206,21 @@ rules:
     async with build_app(restarted):
 
         async def caught_up() -> bool:
-            return await group_lag(bootstrap, "raqib-alerting-rebuilt", ARTICLES_ENRICHED) == 0
+            return (
+                await group_lag(
+                    bootstrap,
+                    kafka_settings.group("raqib-alerting-rebuilt"),
+                    kafka_settings.topic(ARTICLES_ENRICHED),
+                )
+                == 0
+            )
 
         deadline = time.monotonic() + TIMEOUT
         while not await caught_up():
             assert time.monotonic() < deadline, "restarted service did not catch up"
             await asyncio.sleep(0.2)
     assert len(smtp_catcher.messages) == 1 and len(webhook_receiver.requests) == 3
-    assert len(await read_topic(bootstrap, ALERTS, timeout=2)) == 6
+    assert len(await read_topic(bootstrap, kafka_settings.topic(ALERTS), timeout=2)) == 6
 
 
 async def test_retries_failures_and_bad_messages_never_stop_the_service(
@@ -246,7 +257,7 @@ rules:
 
     monkeypatch.setattr("services.alerting.core.engine.build_alert", build_alert)
     await publish(
-        bootstrap,
+        kafka_settings,
         as_bytes(first),
         as_bytes(poison),
         as_bytes(doomed),
@@ -258,10 +269,15 @@ rules:
         async with build_app(settings):
             await eventually(lambda: len(flaky.accepted) == 1)
             dead = await read_topic(
-                bootstrap, dead_letter_topic("alerting"), min_count=4, timeout=TIMEOUT
+                bootstrap,
+                kafka_settings.dead_letter_topic("alerting"),
+                min_count=4,
+                timeout=TIMEOUT,
             )
             # created + 4 attempts, created + 3 attempts
-            alerts = await read_topic(bootstrap, ALERTS, min_count=9, timeout=TIMEOUT)
+            alerts = await read_topic(
+                bootstrap, kafka_settings.topic(ALERTS), min_count=9, timeout=TIMEOUT
+            )
 
     by_id = latest(alerts)
     (flaky_delivery,) = by_id[alert_id("deterrence", first.id)].deliveries
@@ -319,10 +335,10 @@ rules:
     )
     bootstrap = kafka_settings.bootstrap_servers
     refused, accepted = enriched(n=1), enriched("وأكدت قوة الردع الخاصة الخبر.", n=2)
-    await publish(bootstrap, as_bytes(refused))
+    await publish(kafka_settings, as_bytes(refused))
     async with build_app(settings):
         (dead,) = await read_topic(
-            bootstrap, dead_letter_topic("alerting"), min_count=1, timeout=TIMEOUT
+            bootstrap, kafka_settings.dead_letter_topic("alerting"), min_count=1, timeout=TIMEOUT
         )
     (delivery,) = Alert.model_validate_json(dead.value).deliveries
     assert delivery.status is DeliveryStatus.FAILED and delivery.attempts == 1  # not retried
@@ -330,7 +346,7 @@ rules:
     assert "refused target" in delivery.last_error and webhook_receiver.requests == []
 
     # The service kept running; with the setting on, the next alert goes out.
-    await publish(bootstrap, as_bytes(accepted))
+    await publish(kafka_settings, as_bytes(accepted))
     async with build_app(settings.model_copy(update={"allow_private_targets": True})):
         await eventually(lambda: len(webhook_receiver.requests) >= 1)
     assert [r.headers["X-Raqib-Alert-Id"] for r in webhook_receiver.requests][-1] == alert_id(

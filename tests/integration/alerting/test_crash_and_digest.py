@@ -17,8 +17,9 @@ from services.alerting.app import build_app
 from services.common.kafka import ALERTS
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import SmtpCatcher, WebhookReceiver, wait_until
-from services.devstack.servers import LocalKafka, free_port
+from services.devstack.servers import free_port
 from services.devstack.topics import read_topic
+from tests.conftest import kafka_env
 from tests.integration.alerting.test_alerting_service import (
     TIMEOUT,
     as_bytes,
@@ -43,7 +44,7 @@ def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def test_killed_before_delivering_then_restarted_sends_the_alert_once(
-    tmp_path: Path, kafka: LocalKafka, kafka_settings: KafkaSettings
+    tmp_path: Path, kafka_settings: KafkaSettings
 ) -> None:
     port = free_port()  # the receiver is down until after the kill
     rules = tmp_path / "rules.yaml"
@@ -60,7 +61,7 @@ rules:
     )
     env = {
         **os.environ,
-        "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        **kafka_env(kafka_settings),
         "RAQIB_ALERTING_RULES_FILE": str(rules),
         "RAQIB_ALERTING_STATE_FILE": str(tmp_path / "state" / "alerting.sqlite3"),
         "RAQIB_ALERTING_ALLOW_PRIVATE_TARGETS": "true",
@@ -69,13 +70,16 @@ rules:
     }
     article = enriched(n=1)
     expected = alert_id("deterrence", article.id)
-    await publish(kafka_settings.bootstrap_servers, as_bytes(article))
+    await publish(kafka_settings, as_bytes(article))
     log = tmp_path / "alerting.log"
     service = start_service(env, log)
     try:
         # Received, written to the outbox, failing attempts recorded: now kill it.
         records = await read_topic(
-            kafka_settings.bootstrap_servers, ALERTS, min_count=2, timeout=TIMEOUT
+            kafka_settings.bootstrap_servers,
+            kafka_settings.topic(ALERTS),
+            min_count=2,
+            timeout=TIMEOUT,
         )
         assert {r.key for r in records} == {expected.encode()}
     finally:
@@ -91,7 +95,9 @@ rules:
             restarted.send_signal(signal.SIGTERM)
             restarted.wait(timeout=20)
     assert [r.headers["X-Raqib-Alert-Id"] for r in receiver.requests] == [expected]
-    final = latest(await read_topic(kafka_settings.bootstrap_servers, ALERTS, timeout=3))[expected]
+    final = latest(
+        await read_topic(kafka_settings.bootstrap_servers, kafka_settings.topic(ALERTS), timeout=3)
+    )[expected]
     (delivery,) = final.deliveries
     assert delivery.status is DeliveryStatus.DELIVERED
     # The attempts before the kill count too: the number goes on from where it stopped.
@@ -118,13 +124,16 @@ rules:
 """
     settings = settings_for(tmp_path, kafka_settings, rules, smtp_catcher)
     articles = [enriched(f"قوة الردع الخاصة في الخبر رقم {n}.", n=n) for n in range(3)]
-    await publish(kafka_settings.bootstrap_servers, *(as_bytes(a) for a in articles))
+    await publish(kafka_settings, *(as_bytes(a) for a in articles))
     async with build_app(settings):
         await eventually(
             lambda: len(webhook_receiver.requests) >= 1 and len(smtp_catcher.messages) >= 1
         )
         alerts = await read_topic(
-            kafka_settings.bootstrap_servers, ALERTS, min_count=9, timeout=TIMEOUT
+            kafka_settings.bootstrap_servers,
+            kafka_settings.topic(ALERTS),
+            min_count=9,
+            timeout=TIMEOUT,
         )
     # 3 alerts may straddle a window edge: at most 2 digests, all 3 alerts in them once each.
     bodies = [json.loads(r.body) for r in webhook_receiver.requests]

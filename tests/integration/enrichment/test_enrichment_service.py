@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from schemas import EnrichedArticle, RawArticle, article_id, content_hash
-from services.common.kafka import ARTICLES_ENRICHED, ARTICLES_RAW, dead_letter_topic
+from services.common.kafka import ARTICLES_ENRICHED, ARTICLES_RAW
 from services.common.settings import KafkaSettings
 from services.devstack.topics import read_topic
 from services.enrichment.app import build_app
@@ -76,7 +76,9 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
             too_large,
             good_after.model_dump_json().encode(),
         ):
-            await producer.send_and_wait(ARTICLES_RAW, value, key=b"same-partition")
+            await producer.send_and_wait(
+                kafka_settings.topic(ARTICLES_RAW), value, key=b"same-partition"
+            )
     finally:
         await producer.stop()
 
@@ -84,11 +86,14 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
     app = build_app(EnrichmentSettings(kafka=kafka_settings), tagger=tagger)
     async with app:
         enriched = await read_topic(
-            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=2, timeout=40
+            kafka_settings.bootstrap_servers,
+            kafka_settings.topic(ARTICLES_ENRICHED),
+            min_count=2,
+            timeout=40,
         )
         dead = await read_topic(
             kafka_settings.bootstrap_servers,
-            dead_letter_topic("enrichment"),
+            kafka_settings.dead_letter_topic("enrichment"),
             min_count=4,
             timeout=10,
         )
@@ -114,7 +119,7 @@ async def test_tags_articles_and_dead_letters_bad_messages(kafka_settings: Kafka
     assert "tagger bug" in headers[2]["x-raqib-error"]
     for h in headers:
         assert h["x-raqib-stage"] == "enrichment"
-        assert h["x-raqib-source-topic"] == ARTICLES_RAW
+        assert h["x-raqib-source-topic"] == kafka_settings.topic(ARTICLES_RAW)
         assert h["x-raqib-source-offset"].isdigit()
 
 
@@ -143,11 +148,16 @@ async def test_two_replicas_share_the_partitions_and_miss_nothing(
         try:
             for article in articles:  # keyed by id: spread over the three partitions
                 value = article.model_dump_json().encode()
-                await producer.send_and_wait(ARTICLES_RAW, value, key=article.id.encode())
+                await producer.send_and_wait(
+                    kafka_settings.topic(ARTICLES_RAW), value, key=article.id.encode()
+                )
         finally:
             await producer.stop()
         enriched = await read_topic(
-            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=30, timeout=60
+            kafka_settings.bootstrap_servers,
+            kafka_settings.topic(ARTICLES_ENRICHED),
+            min_count=30,
+            timeout=60,
         )
     assert {EnrichedArticle.model_validate_json(r.value).id for r in enriched} == {
         a.id for a in articles
@@ -165,7 +175,9 @@ async def test_a_batch_whose_outputs_the_broker_refused_is_not_committed_but_rea
     try:
         for article in articles:  # one partition: the batch is the whole run, in order
             value = article.model_dump_json().encode()
-            await producer.send_and_wait(ARTICLES_RAW, value, key=b"same-partition")
+            await producer.send_and_wait(
+                kafka_settings.topic(ARTICLES_RAW), value, key=b"same-partition"
+            )
     finally:
         await producer.stop()
 
@@ -174,7 +186,7 @@ async def test_a_batch_whose_outputs_the_broker_refused_is_not_committed_but_rea
     refused: list[str] = []
 
     async def flaky_send(self: AIOKafkaProducer, topic: str, *args: Any, **kwargs: Any) -> Any:
-        if topic == ARTICLES_ENRICHED and not refused:
+        if topic == kafka_settings.topic(ARTICLES_ENRICHED) and not refused:
             refused.append(topic)
             raise KafkaConnectionError("injected: broker unreachable")
         return await send(self, topic, *args, **kwargs)
@@ -184,12 +196,21 @@ async def test_a_batch_whose_outputs_the_broker_refused_is_not_committed_but_rea
     settings = EnrichmentSettings(kafka=kafka_settings)
     async with build_app(settings, tagger=tagger.as_tagger()):
         enriched = await read_topic(
-            kafka_settings.bootstrap_servers, ARTICLES_ENRICHED, min_count=20, timeout=40
+            kafka_settings.bootstrap_servers,
+            kafka_settings.topic(ARTICLES_ENRICHED),
+            min_count=20,
+            timeout=40,
         )
         dead = await read_topic(
-            kafka_settings.bootstrap_servers, dead_letter_topic("enrichment"), timeout=2
+            kafka_settings.bootstrap_servers,
+            kafka_settings.dead_letter_topic("enrichment"),
+            timeout=2,
         )
-        committed = await _committed(kafka_settings, settings.group_id, ARTICLES_RAW)
+        committed = await _committed(
+            kafka_settings,
+            kafka_settings.group(settings.group_id),
+            kafka_settings.topic(ARTICLES_RAW),
+        )
 
     assert refused  # the failure happened
     assert {EnrichedArticle.model_validate_json(r.value).id for r in enriched} == {
@@ -209,6 +230,7 @@ async def _committed(settings: KafkaSettings, group_id: str, topic: str) -> int:
     )
     await consumer.start()
     try:
+        await consumer._client.force_metadata_update()  # a fresh consumer knows no topic yet
         partitions = consumer.partitions_for_topic(topic) or set()
         total = 0
         for partition in partitions:

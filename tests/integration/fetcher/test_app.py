@@ -108,7 +108,9 @@ async def test_polls_publishes_new_articles_and_skips_unmodified_and_broken_feed
             within_s=15,
         )
         # Rounds run one after the other, so the first round's publishes are acknowledged.
-        records = await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, min_count=4)
+        records = await read_topic(
+            kafka_settings.bootstrap_servers, kafka_settings.topic(ARTICLES_RAW), min_count=4
+        )
     elapsed = time.monotonic() - began
 
     articles = [RawArticle.model_validate_json(r.value) for r in records]
@@ -156,7 +158,12 @@ async def test_app_with_no_enabled_feeds_starts_and_stops_cleanly(
     async with TestApp(build_app(settings)):
         await asyncio.sleep(0.2)
     # the topic exists even though nothing was published
-    assert await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, timeout=2) == []
+    assert (
+        await read_topic(
+            kafka_settings.bootstrap_servers, kafka_settings.topic(ARTICLES_RAW), timeout=2
+        )
+        == []
+    )
 
 
 def _items(*serials: int) -> list[dict[str, str]]:
@@ -196,7 +203,7 @@ async def test_a_restart_between_polls_neither_duplicates_nor_misses(
 
         async with TestApp(build_app(settings)):
             await _until(lambda: len(server.seen("/mirror.xml")) >= 1, within_s=15)
-            first = await read_topic(bootstrap, ARTICLES_RAW, min_count=4)
+            first = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=4)
         assert len(first) == 4
 
         # While the fetcher is down the feed drops story 1 and gains stories 4 and 5.
@@ -205,7 +212,7 @@ async def test_a_restart_between_polls_neither_duplicates_nor_misses(
         async with TestApp(build_app(settings)):
             await _until(lambda: len(server.seen("/steady.xml")) > steady_before, within_s=15)
             await _until(lambda: len(server.seen("/changing.xml")) >= 2, within_s=15)
-            records = await read_topic(bootstrap, ARTICLES_RAW, min_count=6)
+            records = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=6)
 
     articles = [RawArticle.model_validate_json(r.value) for r in records]
     ids = [a.id for a in articles]

@@ -18,7 +18,7 @@ from services.common.settings import KafkaSettings
 from services.devstack.topics import read_topic
 from services.fetcher.http import Validators
 from services.fetcher.store import FeedState, FetcherStore
-from tests.conftest import REPO
+from tests.conftest import REPO, kafka_env
 from tests.integration.fetcher.feed_server import FeedServer, Route
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
 
@@ -91,11 +91,13 @@ async def test_fetch_without_stdout_publishes_to_articles_raw(
         "--allow-private",
         server.url("/atom.xml"),
         to_stdout=False,
-        env={"RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers},
+        env=kafka_env(kafka_settings),
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
-    records = await read_topic(kafka_settings.bootstrap_servers, ARTICLES_RAW, min_count=2)
+    records = await read_topic(
+        kafka_settings.bootstrap_servers, kafka_settings.topic(ARTICLES_RAW), min_count=2
+    )
     articles = [RawArticle.model_validate_json(r.value) for r in records]
     assert len(articles) == 2
     assert {a.feed for a in articles} == {server.url("/atom.xml")}

@@ -12,15 +12,15 @@ import pytest
 
 from schemas import RawArticle
 from services.common.kafka import ARTICLES_RAW
-from services.devstack.servers import LocalKafka
+from services.common.settings import KafkaSettings
 from services.devstack.topics import read_topic
-from tests.conftest import REPO, SEEDS
+from tests.conftest import REPO, SEEDS, kafka_env
 
 pytestmark = pytest.mark.integration
 
 
-def _replay(kafka: LocalKafka, directory: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAQIB_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
+def _replay(kafka: KafkaSettings, directory: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **kafka_env(kafka)}
     return subprocess.run(
         [sys.executable, "-m", "services.cli", "replay", str(directory)],
         cwd=REPO,
@@ -31,12 +31,14 @@ def _replay(kafka: LocalKafka, directory: Path) -> subprocess.CompletedProcess[s
     )
 
 
-async def test_replaying_twice_publishes_the_same_ids(kafka: LocalKafka) -> None:
-    first, second = _replay(kafka, SEEDS), _replay(kafka, SEEDS)
+async def test_replaying_twice_publishes_the_same_ids(kafka_settings: KafkaSettings) -> None:
+    first, second = _replay(kafka_settings, SEEDS), _replay(kafka_settings, SEEDS)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert json.loads(first.stdout)["ids"] == json.loads(second.stdout)["ids"]
 
-    records = await read_topic(kafka.bootstrap_servers, ARTICLES_RAW, min_count=10)
+    records = await read_topic(
+        kafka_settings.bootstrap_servers, kafka_settings.topic(ARTICLES_RAW), min_count=10
+    )
     articles = [RawArticle.model_validate_json(r.value) for r in records]
     assert len(articles) == 10
     assert len({a.id for a in articles}) == 5
@@ -44,11 +46,16 @@ async def test_replaying_twice_publishes_the_same_ids(kafka: LocalKafka) -> None
 
 
 async def test_a_broken_fixture_stops_the_replay_before_anything_is_sent(
-    kafka: LocalKafka, tmp_path: Path
+    kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     (tmp_path / "good.txt").write_text("خبر سليم", encoding="utf-8")
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe broken")
-    done = _replay(kafka, tmp_path)
+    done = _replay(kafka_settings, tmp_path)
     assert done.returncode == 2
     assert "bad.txt" in done.stderr and "not UTF-8" in done.stderr
-    assert await read_topic(kafka.bootstrap_servers, ARTICLES_RAW, timeout=2) == []
+    assert (
+        await read_topic(
+            kafka_settings.bootstrap_servers, kafka_settings.topic(ARTICLES_RAW), timeout=2
+        )
+        == []
+    )

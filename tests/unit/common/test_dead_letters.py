@@ -1,6 +1,7 @@
 from aiokafka import ConsumerRecord
 
-from services.common.kafka import dead_letter_headers, dead_letter_topic
+from services.common.kafka import dead_letter_headers
+from services.common.settings import KafkaSettings
 
 
 def _record(offset: int) -> ConsumerRecord[bytes, bytes]:
@@ -31,5 +32,13 @@ def test_dead_letter_headers_name_the_source_record() -> None:
 
 
 def test_each_stage_has_its_own_dead_letter_topic() -> None:
-    assert dead_letter_topic("enrichment") == "enrichment.dlq"
-    assert dead_letter_topic("indexer") != dead_letter_topic("alerting")
+    settings = KafkaSettings()
+    assert settings.dead_letter_topic("enrichment") == "enrichment.dlq"
+    assert settings.dead_letter_topic("indexer") != settings.dead_letter_topic("alerting")
+
+
+def test_a_prefix_names_every_topic_and_group_of_one_raqib() -> None:
+    settings = KafkaSettings(prefix="staging.")
+    assert settings.topic("articles.raw") == "staging.articles.raw"
+    assert settings.dead_letter_topic("indexer") == "staging.indexer.dlq"
+    assert settings.group("raqib-indexer") == "staging.raqib-indexer"
