@@ -1,6 +1,6 @@
 """Bulk indexing throughput: ``python -m benchmarks.indexer [--documents N] [--quick]``.
 
-Starts a local Kafka-protocol broker and the local Elasticsearch API server, publishes N
+Starts the local Apache Kafka broker and OpenSearch node, publishes N
 enriched articles of about 4 KB to ``articles.enriched``, then starts the indexer
 (``raqib run indexer``) as its own process and waits until every article is in the index.
 The clock and the CPU counters run from the first indexed document to the last, so the
@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
-from elasticsearch import Elasticsearch
 
 from benchmarks.pipeline import peak_rss_mb, process_cpu_s, this_machine
 from schemas import (
@@ -42,7 +42,8 @@ from schemas import (
 )
 from services.common.kafka import ARTICLES_ENRICHED, ensure_topics
 from services.common.settings import KafkaSettings
-from services.devstack.servers import LocalElasticsearch, LocalKafka
+from services.devstack.opensearch_node import LocalOpenSearch
+from services.devstack.servers import LocalKafka
 
 ALIAS = "raqib-articles"
 TARGET_SHARE = 0.25
@@ -146,19 +147,19 @@ async def publish(bootstrap: str, count: int) -> float:
     return total_bytes / count / 1024
 
 
-def indexed(es: Elasticsearch) -> int:
-    if es.indices.exists_alias(name=ALIAS).body is not True:
+def indexed(es: httpx.Client) -> int:
+    if es.head(f"/_alias/{ALIAS}").status_code != 200:
         return 0
-    es.indices.refresh(index=ALIAS)  # what is acknowledged, not what the last refresh showed
-    return int(es.count(index=ALIAS)["count"])
+    es.post(f"/{ALIAS}/_refresh")  # what is acknowledged, not what the last refresh showed
+    return int(es.get(f"/{ALIAS}/_count").json()["count"])
 
 
 def run(documents: int, timeout: float, batch_size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="raqib-bench-") as work:
         logs = Path(work)
         with (
-            LocalKafka(log_path=logs / "kafka.log") as kafka,
-            LocalElasticsearch(data_dir=logs / "es", log_path=logs / "es.log") as es_server,
+            LocalKafka(data_dir=logs / "kafka", log_path=logs / "kafka.log") as kafka,
+            LocalOpenSearch(data_dir=logs / "search", log_path=logs / "search.log") as es_server,
         ):
             print(f"publishing {documents} articles", file=sys.stderr, flush=True)
             mean_kb = asyncio.run(publish(kafka.bootstrap_servers, documents))
@@ -178,7 +179,7 @@ def run(documents: int, timeout: float, batch_size: int) -> dict[str, Any]:
                 )
             assert es_server.proc is not None
             server_pid = es_server.proc.pid
-            es = Elasticsearch(es_server.url, request_timeout=30)
+            es = httpx.Client(base_url=es_server.url, timeout=30)
 
             def reading() -> tuple[float, float, float]:
                 """(time, indexer CPU s, server CPU s) now."""

@@ -1,6 +1,6 @@
 """End-to-end pipeline throughput: ``python -m benchmarks.pipeline [--articles N] [--timeout S]``.
 
-Starts the local system (broker, Elasticsearch API, SMTP catcher, webhook receiver and the four
+Starts the local system (Kafka, OpenSearch, SMTP catcher, webhook receiver and the four
 services as separate processes, as ``raqib dev`` does), sends one warm-up article through it so
 that consumer-group start-up is not counted, then publishes N synthetic articles built from the
 fixture seeds and waits until every one is indexed and every consumer group has caught up.
@@ -30,19 +30,17 @@ from types import FrameType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from elasticsearch import Elasticsearch
-from elasticsearch import NotFoundError as EsNotFoundError
 
 from schemas import Alert, RawArticle, article_id, content_hash, utc_now
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW, ensure_topics
 from services.common.settings import KafkaSettings
-from services.devstack.stack import LocalStack, pipeline_idle, settled_alerts
+from services.devstack.stack import ARTICLES_ALIAS, LocalStack, pipeline_idle, settled_alerts
 from services.devstack.topics import end_offsets as topic_end_offsets
 from services.devstack.topics import read_topic
+from services.indexer.engines import EngineRequestError, SearchEngine
 from services.replay.fixtures import fixture_paths, load_fixture
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
-INDEX_ALIAS = "raqib-articles"
 POLL_INTERVAL_S = 0.5
 WARM_UP_TIMEOUT_S = 120.0
 # Stage name -> (consumer group, topic it reads, the stage it waits for).
@@ -168,7 +166,7 @@ def this_machine() -> dict[str, Any]:
 
 def process_peaks(stack: LocalStack) -> dict[str, float | None]:
     pids = {name: proc.pid for name, proc in stack.processes.items()}
-    for name, server in (("kafka", stack.kafka), ("elasticsearch", stack.elasticsearch)):
+    for name, server in (("kafka", stack.kafka), ("opensearch", stack.search)):
         if server.proc is not None:
             pids[name] = server.proc.pid
     return {name: peak_rss_mb(pid) for name, pid in pids.items()}
@@ -222,10 +220,10 @@ class OffsetProbe:
         return result
 
 
-def indexed_count(es: Elasticsearch, ids: list[str] | None = None) -> int:
+async def indexed_count(engine: SearchEngine, ids: list[str] | None = None) -> int:
     query = {"ids": {"values": ids}} if ids is not None else None
-    with contextlib.suppress(EsNotFoundError):
-        return int(es.count(index=INDEX_ALIAS, query=query)["count"])
+    with contextlib.suppress(EngineRequestError):  # 404 until the first index exists
+        return await engine.count(ARTICLES_ALIAS, query)
     return 0
 
 
@@ -245,10 +243,10 @@ async def publish(bootstrap_servers: str, articles: list[RawArticle]) -> float:
 
 
 async def wait_until_idle(
-    stack: LocalStack, es: Elasticsearch, ids: list[str], timeout: float
+    stack: LocalStack, engine: SearchEngine, ids: list[str], timeout: float
 ) -> bool:
     began = time.monotonic()
-    while not await pipeline_idle(stack, es, ids):
+    while not await pipeline_idle(stack, engine, ids):
         if time.monotonic() - began > timeout:
             return False
         await asyncio.sleep(POLL_INTERVAL_S)
@@ -265,7 +263,7 @@ async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) ->
     warm_up = vary(templates[-1], 0)
     articles = synthetic_articles(templates, count)
     ids = [a.id for a in articles]
-    es = Elasticsearch(stack.elasticsearch.url)
+    es = stack.engine()
     settings = KafkaSettings(bootstrap_servers=bootstrap)
     await ensure_topics(settings, [ARTICLES_RAW])
 
@@ -296,7 +294,7 @@ async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) ->
             done = {s: offsets[s][0] - baseline[s][0] for s in STAGES}
             _progress(
                 f"  {now - started:6.1f}s  enriched {done['enrichment']}/{count}  "
-                f"indexed {indexed_count(es) - 1}/{count}  alerted {done['alerting']}/{count}"
+                f"indexed {await indexed_count(es) - 1}/{count}  alerted {done['alerting']}/{count}"
             )
             if clock.all_done and await pipeline_idle(stack, es, ids):
                 # Alerting delivers from its outbox after committing: wait for the mail too.
@@ -321,8 +319,8 @@ async def measure(stack: LocalStack, count: int, timeout: float, seeds: Path) ->
         for alert in (Alert.model_validate_json(r.value) for r in records if r.value is not None)
         if alert.article.id in ours
     }
-    processed = indexed_count(es, ids)
-    es.close()
+    processed = await indexed_count(es, ids)
+    await es.close()
     return {
         "machine": this_machine(),
         "complete": complete,

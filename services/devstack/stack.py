@@ -1,6 +1,6 @@
 """``raqib demo`` / ``raqib dev``: the whole system on one machine, no Docker.
 
-Starts the stand-ins (Kafka, Elasticsearch, an SMTP catcher, a webhook receiver), runs the four
+Starts the servers (Apache Kafka, OpenSearch, an SMTP catcher, a webhook receiver), runs the four
 services as separate processes (``raqib run NAME``, as in production), replays the fixtures and
 waits until every article is indexed and every consumer group has caught up, then shows the
 articles, the alerts and what the catcher and the receiver received.
@@ -22,16 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from rich.console import Console
 from rich.table import Table
 
 from schemas import Alert, DeliveryStatus, RawArticle
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED, ARTICLES_RAW
-from services.common.settings import KafkaSettings
+from services.common.settings import ElasticsearchSettings, KafkaSettings
+from services.devstack.opensearch_node import LocalOpenSearch
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
-from services.devstack.servers import LocalElasticsearch, LocalKafka, die_with_parent
+from services.devstack.servers import LocalKafka, die_with_parent
 from services.devstack.topics import group_lag, read_topic
+from services.indexer.engines import SearchEngine, open_engine
 from services.replay.publish import replay
 
 SERVICES = ("enrichment", "indexer", "alerting", "fetcher")
@@ -41,6 +42,7 @@ GROUPS = (
     ("raqib-indexer", ARTICLES_ENRICHED),
     ("raqib-alerting", ARTICLES_ENRICHED),
 )
+ARTICLES_ALIAS = ElasticsearchSettings().articles_alias
 WEBHOOK_SECRET = "local-dev-secret"  # only for the local receiver; production sets its own
 
 console = Console(stderr=True)
@@ -50,7 +52,7 @@ console = Console(stderr=True)
 class LocalStack:
     workdir: Path
     kafka: LocalKafka = field(init=False)
-    elasticsearch: LocalElasticsearch = field(init=False)
+    search: LocalOpenSearch = field(init=False)
     smtp: SmtpCatcher = field(default_factory=SmtpCatcher)
     webhooks: WebhookReceiver = field(default_factory=WebhookReceiver)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -58,16 +60,16 @@ class LocalStack:
     def __post_init__(self) -> None:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        self.kafka = LocalKafka(log_path=logs / "kafka.log")
-        self.elasticsearch = LocalElasticsearch(
-            data_dir=self.workdir / "elasticsearch", log_path=logs / "elasticsearch.log"
+        self.kafka = LocalKafka(data_dir=self.workdir / "kafka", log_path=logs / "kafka.log")
+        self.search = LocalOpenSearch(
+            data_dir=self.workdir / "opensearch", log_path=logs / "opensearch.log"
         )
 
     def service_env(self) -> dict[str, str]:
         return {
             **os.environ,
             "RAQIB_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
-            "RAQIB_ES_URL": self.elasticsearch.url,
+            "RAQIB_ES_URL": self.search.url,
             "RAQIB_SMTP_HOST": "127.0.0.1",
             "RAQIB_SMTP_PORT": str(self.smtp.port),
             "RAQIB_WEBHOOK_URL": self.webhooks.url,
@@ -79,16 +81,16 @@ class LocalStack:
         }
 
     def start(self) -> None:
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("Kafka broker (Tansu)", self.kafka.start),
-            ("Elasticsearch API (noida-db)", self.elasticsearch.start),
-            ("SMTP catcher", self.smtp.start),
-            ("webhook receiver", self.webhooks.start),
+        steps: list[tuple[Callable[[], str], Callable[[], object]]] = [
+            (lambda: f"Apache Kafka {self.kafka.version}", self.kafka.start),
+            (lambda: f"OpenSearch {self.search.version}", self.search.start),
+            (lambda: "SMTP catcher", self.smtp.start),
+            (lambda: "webhook receiver", self.webhooks.start),
         ]
-        for name, start in steps:
+        for describe, start in steps:
             began = time.monotonic()
             start()
-            console.print(f"[green]✓[/] {name} ({time.monotonic() - began:.1f}s)")
+            console.print(f"[green]✓[/] {describe()} ({time.monotonic() - began:.1f}s)")
         env = self.service_env()
         for name in SERVICES:
             log = open(self.workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
@@ -121,17 +123,21 @@ class LocalStack:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        for stop in (self.webhooks.stop, self.smtp.stop, self.elasticsearch.stop, self.kafka.stop):
+        for stop in (self.webhooks.stop, self.smtp.stop, self.search.stop, self.kafka.stop):
             with contextlib.suppress(Exception):
                 stop()
 
+    def engine(self) -> SearchEngine:
+        """A client of the local search engine, as the services see it."""
+        return open_engine(ElasticsearchSettings(url=self.search.url))
 
-async def pipeline_idle(stack: LocalStack, es: Elasticsearch, ids: list[str]) -> bool:
+
+async def pipeline_idle(stack: LocalStack, engine: SearchEngine, ids: list[str]) -> bool:
     stack.check_services()
     bootstrap = stack.kafka.bootstrap_servers
-    if es.indices.exists_alias(name="raqib-articles").body is not True:
+    if not await engine.exists_alias(ARTICLES_ALIAS):
         return False
-    found = es.count(index="raqib-articles", query={"ids": {"values": ids}})["count"]
+    found = await engine.count(ARTICLES_ALIAS, {"ids": {"values": ids}})
     if found < len(ids):
         return False
     for group, topic in GROUPS:
@@ -159,18 +165,20 @@ def latest_alerts(records: list[Any]) -> list[Alert]:
     return sorted(latest.values(), key=lambda a: (a.rule.id, a.article.id))
 
 
-def _show(
-    es: Elasticsearch, articles: list[RawArticle], alerts: list[Alert], stack: LocalStack
+async def _show(
+    engine: SearchEngine, articles: list[RawArticle], alerts: list[Alert], stack: LocalStack
 ) -> None:
-    table = Table(title="Articles indexed in Elasticsearch (alias raqib-articles)")
+    table = Table(title=f"Articles indexed in OpenSearch (alias {ARTICLES_ALIAS})")
     for column in ("id", "title", "actors", "topics"):
         table.add_column(column, overflow="fold")
     # The alias spans monthly indices, so look documents up with a search, not a GET by id.
-    found = es.search(
-        index="raqib-articles",
-        query={"ids": {"values": [article.id for article in articles]}},
-        size=len(articles),
-        source_includes=["actors", "topics"],
+    found = await engine.search(
+        ARTICLES_ALIAS,
+        {
+            "query": {"ids": {"values": [article.id for article in articles]}},
+            "size": len(articles),
+            "_source": ["actors", "topics"],
+        },
     )
     sources = {hit["_id"]: hit["_source"] for hit in found["hits"]["hits"]}
     for article in articles:
@@ -203,7 +211,7 @@ def _show(
         )
     console.print(
         "\n[bold]Where to look next[/]\n"
-        f"  Elasticsearch  {stack.elasticsearch.url}/raqib-articles/_search\n"
+        f"  OpenSearch     {stack.search.url}/{ARTICLES_ALIAS}/_search\n"
         f"  Kafka          {stack.kafka.bootstrap_servers}  topics: articles.raw, "
         "articles.enriched, alerts, *.dlq\n"
         f"  Emails         {mail}  (open the .eml files in a mail reader)\n"
@@ -247,11 +255,25 @@ async def _run(
         console.print(f"  replayed {path.name} → {article.id}")
 
     articles = await replay(seeds, settings, on_published=published)
+    engine = stack.engine()
+    try:
+        return await _watch(stack, engine, articles, fixture_of, keep_running, timeout)
+    finally:
+        await engine.close()
+
+
+async def _watch(
+    stack: LocalStack,
+    engine: SearchEngine,
+    articles: list[RawArticle],
+    fixture_of: dict[str, str],
+    keep_running: bool,
+    timeout: float,
+) -> dict[str, Any]:
     ids = [a.id for a in articles]
-    es = Elasticsearch(stack.elasticsearch.url)
     began = time.monotonic()
     with console.status("waiting for every article to be enriched, indexed and alerted…"):
-        while not await pipeline_idle(stack, es, ids):
+        while not await pipeline_idle(stack, engine, ids):
             if time.monotonic() - began > timeout:
                 break
             await asyncio.sleep(0.5)
@@ -259,14 +281,14 @@ async def _run(
         while not settled and time.monotonic() - began <= timeout:
             await asyncio.sleep(0.5)
             alerts, settled = await settled_alerts(stack.kafka.bootstrap_servers)
-    complete = settled and await pipeline_idle(stack, es, ids)
+    complete = settled and await pipeline_idle(stack, engine, ids)
     console.print(
         f"[{'green' if complete else 'red'}]pipeline "
         f"{'caught up' if complete else 'did NOT catch up'} in {time.monotonic() - began:.1f}s"
     )
-    _show(es, articles, alerts, stack)
+    await _show(engine, articles, alerts, stack)
     summary = {
-        "indexed": es.count(index="raqib-articles")["count"],
+        "indexed": await engine.count(ARTICLES_ALIAS),
         "alerts": [
             {
                 "rule": a.rule.name,

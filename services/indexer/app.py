@@ -14,7 +14,6 @@ from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
     app_logger,
-    dead_letter_topic,
     ensure_topics,
     make_broker,
     publish_dead_letter,
@@ -22,8 +21,9 @@ from services.common.kafka import (
 )
 from services.indexer.batch import BatchIndexer, Record
 from services.indexer.core import alert_builder, alert_layout, article_builder, article_layout
+from services.indexer.engines import open_engine
 from services.indexer.settings import IndexerSettings
-from services.indexer.store import IndexStore, make_client
+from services.indexer.store import IndexStore
 
 STAGE = "indexer"
 
@@ -34,13 +34,12 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
     es = settings.elasticsearch
     articles, alerts = article_layout(es.articles_alias), alert_layout(es.alerts_alias)
     limits = settings.bulk_limits()
-    client = make_client(
-        es, backoff_base_s=limits.backoff_base_s, backoff_cap_s=limits.backoff_max_s
-    )
-    store = IndexStore(client, [articles, alerts])
+    store = IndexStore(open_engine(es), [articles, alerts])
 
     async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(broker, STAGE, record, record.value or b"", error_type, error)
+        await publish_dead_letter(
+            broker, settings.kafka, STAGE, record, record.value or b"", error_type, error
+        )
 
     article_indexer = BatchIndexer(
         store, dead_letter, article_builder(articles), kind="articles", limits=limits
@@ -48,14 +47,15 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
     alert_indexer = BatchIndexer(
         store, dead_letter, alert_builder(alerts), kind="alerts", limits=limits
     )
+    kafka = settings.kafka
     for topic, group_id, indexer in (
         (ARTICLES_ENRICHED, settings.group_id, article_indexer),
         (ALERTS, settings.alerts_group_id, alert_indexer),
     ):
         subscribe_batches(
             broker,
-            topic,
-            group_id=group_id,
+            kafka.topic(topic),
+            group_id=kafka.group(group_id),
             max_records=settings.batch_size,
             batch_timeout_ms=settings.batch_timeout_ms,
             fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
@@ -63,7 +63,10 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
         )
 
     async def set_up() -> None:
-        await ensure_topics(settings.kafka, [ARTICLES_ENRICHED, ALERTS, dead_letter_topic(STAGE)])
+        await ensure_topics(
+            kafka,
+            [kafka.topic(ARTICLES_ENRICHED), kafka.topic(ALERTS), kafka.dead_letter_topic(STAGE)],
+        )
         await store.ensure_index()
 
     return FastStream(

@@ -65,21 +65,19 @@ def search(
 
 
 async def _run_search(request: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    from elasticsearch import ApiError, NotFoundError, TransportError
-
     from services.common.settings import ElasticsearchSettings
-    from services.indexer.store import make_client
+    from services.indexer.engines import EngineError, open_engine
 
     settings = ElasticsearchSettings()
-    client = make_client(settings, max_retries=1)
+    engine = open_engine(settings, max_retries=1)
     try:
-        answer = await client.search(index=settings.articles_alias, **request)
-    except NotFoundError:
-        _fail(f"no articles indexed yet: {settings.articles_alias} not found at {settings.url}")
-    except (ApiError, TransportError) as error:
+        answer = await engine.search(settings.articles_alias, request)
+    except EngineError as error:
+        if error.status == 404:
+            _fail(f"no articles indexed yet: {settings.articles_alias} not found at {settings.url}")
         _fail(f"search failed at {settings.url}: {error}")
     finally:
-        await client.close()
+        await engine.close()
     hits: list[dict[str, Any]] = answer["hits"]["hits"]
     return int(answer["hits"]["total"]["value"]), hits
 

@@ -38,7 +38,7 @@ def search_request(
     since: date | None = None,
     size: int = 10,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``client.search`` on the articles alias."""
+    """The body of a search on the articles alias (what both engines take on the wire)."""
     must: list[dict[str, Any]] = (
         [{"multi_match": {"query": query, "fields": ["title^2", "text"]}}]
         if query
@@ -72,7 +72,7 @@ def search_request(
         "query": {"bool": {"must": must, "filter": filters}},
         "sort": sort,
         "size": size,
-        "source": SOURCE_FIELDS,
+        "_source": SOURCE_FIELDS,
         "highlight": {
             "pre_tags": [MARK_START],
             "post_tags": [MARK_END],

@@ -10,16 +10,22 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from services.common.kafka import ALERTS
 from services.common.settings import KafkaSettings
-from services.devstack.stack import WEBHOOK_SECRET, LocalStack, latest_alerts, pipeline_idle
+from services.devstack.stack import (
+    ARTICLES_ALIAS,
+    WEBHOOK_SECRET,
+    LocalStack,
+    latest_alerts,
+    pipeline_idle,
+)
 from services.devstack.topics import read_topic
+from services.indexer.engines import SearchEngine
 from services.replay.publish import replay
 from tests.conftest import REPO, SEEDS
 
@@ -39,29 +45,35 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         local.stop()
 
 
-async def _replay_and_wait(stack: LocalStack, es: Elasticsearch) -> dict[str, str]:
+async def _replay_and_wait(stack: LocalStack, engine: SearchEngine) -> dict[str, str]:
     settings = KafkaSettings(bootstrap_servers=stack.kafka.bootstrap_servers)
     names: dict[str, str] = {}
     articles = await replay(
         SEEDS, settings, on_published=lambda p, a: names.update({a.id: p.name[:3]})
     )
     deadline = time.monotonic() + 120
-    while not await pipeline_idle(stack, es, [a.id for a in articles]):
+    while not await pipeline_idle(stack, engine, [a.id for a in articles]):
         assert time.monotonic() < deadline, "pipeline did not catch up within 120 s"
         await asyncio.sleep(0.5)
     return names
 
 
-async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(stack: LocalStack) -> None:
-    es = Elasticsearch(stack.elasticsearch.url)
-    seed_of = await _replay_and_wait(stack, es)
+@pytest.fixture
+async def engine(stack: LocalStack) -> AsyncIterator[SearchEngine]:
+    client = stack.engine()
+    yield client
+    await client.close()
 
-    es.indices.refresh(index="raqib-articles")
-    assert es.count(index="raqib-articles")["count"] == 5
-    actors = {
-        seed_of[hit["_id"]]: set(hit["_source"]["actors"])
-        for hit in es.search(index="raqib-articles", size=10)["hits"]["hits"]
-    }
+
+async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(
+    stack: LocalStack, engine: SearchEngine
+) -> None:
+    seed_of = await _replay_and_wait(stack, engine)
+
+    await engine.refresh(ARTICLES_ALIAS)
+    assert await engine.count(ARTICLES_ALIAS) == 5
+    found = await engine.search(ARTICLES_ALIAS, {"size": 10})
+    actors = {seed_of[hit["_id"]]: set(hit["_source"]["actors"]) for hit in found["hits"]["hits"]}
     assert {s for s, a in actors.items() if "special-deterrence-force" in a} == DETERRENCE_SEEDS
     assert {s for s, a in actors.items() if "fathi-bashagha" in a} == BASHAGHA_SEEDS
 
@@ -84,9 +96,9 @@ async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(stack: LocalSta
     assert sum("Bashagha" in s for s in subjects) == 1
 
     # A second replay: same ids, so no new document and no new alert.
-    await _replay_and_wait(stack, es)
-    es.indices.refresh(index="raqib-articles")
-    assert es.count(index="raqib-articles")["count"] == 5
+    await _replay_and_wait(stack, engine)
+    await engine.refresh(ARTICLES_ALIAS)
+    assert await engine.count(ARTICLES_ALIAS) == 5
     assert len(stack.webhooks.accepted) == 4
     assert len(stack.smtp.messages) == 4
 

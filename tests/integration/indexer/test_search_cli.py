@@ -1,4 +1,4 @@
-"""``raqib search`` against the local Elasticsearch-compatible server."""
+"""``raqib search`` against both local engines, OpenSearch and noida-db's Elasticsearch-8 API."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from services.cli import app
 from services.common.settings import ElasticsearchSettings
 from services.devstack.servers import free_port
 from services.indexer.core import alert_layout, article_layout, indexed_article
-from services.indexer.store import IndexStore, make_client
+from services.indexer.engines import open_engine
+from services.indexer.store import IndexStore
+from tests.conftest import rest
 from tests.unit.indexer.articles import DETERRENCE, bashagha_article, make_article
 
 pytestmark = pytest.mark.integration
@@ -45,21 +47,28 @@ OTHER = bashagha_article()
 
 async def index(es_settings: ElasticsearchSettings, articles: list[EnrichedArticle]) -> None:
     layout = article_layout(es_settings.articles_alias)
-    store = IndexStore(make_client(es_settings), [layout, alert_layout(es_settings.alerts_alias)])
+    layouts = [layout, alert_layout(es_settings.alerts_alias)]
+    store = IndexStore(open_engine(es_settings), layouts)
     try:
         await store.ensure_index()
         outcome = await store.bulk_index([indexed_article(a, layout) for a in articles])
         assert len(outcome.indexed) == len(articles)
-        await store.client.indices.refresh(index=es_settings.articles_alias)
+        rest(es_settings.url, "POST", f"{es_settings.articles_alias}/_refresh")
     finally:
         await store.close()
 
 
 @pytest.fixture
 def runner(es_settings: ElasticsearchSettings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("RAQIB_ES_URL", es_settings.url)
+    use(es_settings, monkeypatch)
     asyncio.run(index(es_settings, [*FORMS, OTHER]))
     return CliRunner()
+
+
+def use(es_settings: ElasticsearchSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``raqib search`` at this test's engine and alias."""
+    monkeypatch.setenv("RAQIB_ES_URL", es_settings.url)
+    monkeypatch.setenv("RAQIB_ES_ARTICLES_ALIAS", es_settings.articles_alias)
 
 
 def found_ids(runner: CliRunner, *arguments: str) -> list[str]:
@@ -107,9 +116,9 @@ def test_bad_date_and_unreachable_server_are_clear_errors(
 
 
 def test_empty_cluster_says_nothing_is_indexed(
-    elasticsearch: object, es_settings: ElasticsearchSettings, monkeypatch: pytest.MonkeyPatch
+    es_settings: ElasticsearchSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RAQIB_ES_URL", es_settings.url)
+    use(es_settings, monkeypatch)
     result = CliRunner().invoke(app, ["search", "الردع"])
     assert result.exit_code == 1
     assert "no articles indexed yet" in result.stderr
