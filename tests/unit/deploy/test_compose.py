@@ -9,6 +9,7 @@ bad-input tests of their own.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -532,3 +533,47 @@ def test_every_long_running_service_is_health_checked(
         if service.get("restart") == "no":
             continue  # one-shots: their success is what others wait for
         assert "healthcheck" in service, f"{name} has no healthcheck"
+
+
+# --- servers and clients ------------------------------------------------------------------
+
+_IMAGE_VERSION = re.compile(r":(?:\$\{[A-Z_]+:-)?(\d+)\.(\d+)\.(\d+)")
+
+
+def image_version(image: str) -> tuple[int, int, int]:
+    """The version an image reference runs, also through a ``${VAR:-default}`` tag."""
+    found = _IMAGE_VERSION.search(image)
+    if found is None:
+        raise ValueError(f"no version in image {image!r}")
+    major, minor, patch = (int(part) for part in found.groups())
+    return major, minor, patch
+
+
+def test_image_version_reads_plain_and_defaulted_tags() -> None:
+    assert image_version("apache/kafka:3.9.1") == (3, 9, 1)
+    assert image_version("elastic/elasticsearch:${STACK_VERSION:-8.17.4}") == (8, 17, 4)
+    with pytest.raises(ValueError, match="no version"):
+        image_version("elastic/elasticsearch:latest")
+
+
+def test_the_elasticsearch_client_speaks_the_version_compose_runs(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # A client of major N sends `compatible-with=N`, which a server of a lower major refuses.
+    server = image_version(services["elasticsearch"]["image"])
+    assert image_version(services["kibana"]["image"]) == server, "Kibana and Elasticsearch differ"
+    stack_default = re.search(r"^STACK_VERSION=(\S+)$", ENV_EXAMPLE.read_text(), re.M)
+    assert stack_default is not None
+    assert stack_default.group(1) == ".".join(map(str, server)), ".env.example's STACK_VERSION"
+    installed = int(importlib.metadata.version("elasticsearch").split(".")[0])
+    pin = re.search(r'"elasticsearch>=(\d+)\.[\d.]*,<(\d+)"', (REPO / "pyproject.toml").read_text())
+    assert pin is not None, "pyproject.toml pins elasticsearch as >=A.B,<C"
+    assert installed == int(pin.group(1)) == server[0] == int(pin.group(2)) - 1
+
+
+def test_the_local_kafka_is_the_version_compose_runs(services: dict[str, dict[str, Any]]) -> None:
+    pom = (REPO / "deploy" / "kafka" / "pom.xml").read_text()
+    pinned = re.search(r"<kafka\.version>([\d.]+)</kafka\.version>", pom)
+    assert pinned is not None, "deploy/kafka/pom.xml names its version in <kafka.version>"
+    compose_kafka = image_version(services["kafka"]["image"])
+    assert pinned.group(1) == ".".join(map(str, compose_kafka))
