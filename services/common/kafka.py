@@ -103,7 +103,10 @@ def standalone_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     """A producer outside any stage's broker (``raqib replay``, ``raqib fetch``): the same
     servers and security, every replica acknowledging."""
     return AIOKafkaProducer(
-        **client_options(settings), acks="all", enable_idempotence=settings.enable_idempotence
+        **client_options(settings),
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        metadata_max_age_ms=settings.metadata_max_age_ms,  # see partitions added in time
     )
 
 
