@@ -4,6 +4,7 @@
 #   bash deploy/local.sh dev     the same, kept running until Ctrl-C
 #   bash deploy/local.sh test    lint, type-check and the whole test suite
 #   bash deploy/local.sh bench   the benchmarks
+#   bash deploy/local.sh lock    re-resolve the dependencies into constraints.txt
 # Needs Python 3.11+ with pip, Java 17+ and Maven 3.8+ (Kafka and OpenSearch run from their
 # Maven Central jars); on Debian, what is missing is installed with apt.
 set -euo pipefail
@@ -45,15 +46,38 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
+if [ "$job" = lock ]; then
+  # The newest versions pyproject.toml's ranges allow, resolved without installing anything.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  report="$(mktemp)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --dry-run \
+    --ignore-installed --report "$report" ".[dev]"
+  "$VENV/bin/python" - "$report" > constraints.txt <<'PY'
+import json, sys
+installs = json.load(open(sys.argv[1]))["install"]
+print("# Every package the README's commands install, at the version CI tested.")
+print("# Refresh with: bash deploy/local.sh lock")
+for meta in sorted((i["metadata"] for i in installs), key=lambda m: m["name"].lower()):
+    if meta["name"].lower() != "raqib":
+        print(f"{meta['name']}=={meta['version']}")
+PY
+  rm -f "$report"
+  echo "constraints.txt: $(grep -vc '^#' constraints.txt) packages" >&2
+  exit 0
+fi
+
 extras="local"
 case "$job" in test|bench) extras="dev" ;; esac
 stamp="$VENV/.raqib-installed-$extras"
 # Reinstalling also recompiles the tagger core (setup.py), so an edited core source is rebuilt
 # rather than run as Python beside a stale build.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+  || [ constraints.txt -nt "$stamp" ] \
   || [ -n "$(find services/enrichment/core -name '*.py' -newer "$stamp" -print -quit)" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+  # The versions CI tested (constraints.txt), not whatever was released last night.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
+    -e ".[$extras]"
   touch "$stamp"
 fi
 
@@ -67,5 +91,5 @@ case "$job" in
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
-  *) echo "usage: bash deploy/local.sh [demo|dev|test|bench]" >&2; exit 2 ;;
+  *) echo "usage: bash deploy/local.sh [demo|dev|test|bench|lock]" >&2; exit 2 ;;
 esac

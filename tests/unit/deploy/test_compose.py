@@ -497,7 +497,10 @@ def test_dockerfile_builds_a_non_root_production_image() -> None:
     froms = [arguments for keyword, arguments in instructions if keyword == "FROM"]
     assert froms and all(base.startswith("python:3.11-slim") for base in froms), froms
     installs = [a for k, a in instructions if k == "RUN" and "pip install" in a]
-    assert any(re.search(r"pip install \.(\s|$)", a) for a in installs), installs
+    # The tested versions: constraints.txt applies to the production install too.
+    assert any(re.search(r"pip install -c constraints\.txt \.(\s|$)", a) for a in installs), (
+        installs
+    )
     assert not any("[local]" in a or "[dev]" in a for a in installs), installs
     users = [arguments for keyword, arguments in instructions if keyword == "USER"]
     assert users and users[-1] not in {"root", "0"}, f"the image runs as {users or 'root'}"
