@@ -1,1 +1,2 @@
-"""The indexer: ``articles.enriched`` → Elasticsearch, in batches, idempotently by article id."""
+"""The indexer: ``articles.enriched`` and ``alerts`` → Elasticsearch or OpenSearch, in batches,
+idempotently by event id."""

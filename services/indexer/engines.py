@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import elasticsearch
@@ -22,11 +21,12 @@ import httpx
 import opensearchpy
 
 from services.common.settings import ElasticsearchSettings
+from services.indexer.core import is_transient_status
 
 EngineKind = Literal["elasticsearch", "opensearch"]
 
 # Whole-request answers both clients retry themselves.
-RETRY_ON_STATUS = (429, 502, 503, 504)
+CLIENT_RETRY_STATUSES = (429, 502, 503, 504)
 
 
 class EngineError(Exception):
@@ -46,26 +46,15 @@ class EngineRequestError(EngineError):
     """The engine answered 4xx: this request will not succeed as it is."""
 
 
-def _classify(status: int | None, kind: str, message: str) -> EngineError:
-    if status is None or status == 429 or status >= 500:
+def _engine_error(status: int | None, kind: str, message: str) -> EngineError:
+    """The error for an answer of ``status`` (None: no answer), typed by whether it may pass."""
+    if status is None or is_transient_status(status):
         return EngineUnavailable(message, status=status, kind=kind)
     return EngineRequestError(message, status=status, kind=kind)
 
 
-@dataclass(frozen=True)
-class EngineInfo:
-    kind: EngineKind
-    version: str
-
-    def __str__(self) -> str:
-        name = "OpenSearch" if self.kind == "opensearch" else "Elasticsearch"
-        return f"{name} {self.version}"
-
-
 class SearchEngine(Protocol):
     """What Raqib asks of a search engine."""
-
-    async def info(self) -> EngineInfo: ...
 
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None: ...
 
@@ -102,15 +91,8 @@ class ElasticsearchEngine:
     @staticmethod
     def _error(error: Exception, action: str) -> EngineError:
         if isinstance(error, elasticsearch.ApiError):
-            return _classify(error.meta.status, str(error.message), f"{action}: {error}")
+            return _engine_error(error.meta.status, str(error.message), f"{action}: {error}")
         return EngineUnavailable(f"{action}: {type(error).__name__}: {error}")
-
-    async def info(self) -> EngineInfo:
-        try:
-            answer = await self.client.info()
-        except (elasticsearch.ApiError, elasticsearch.TransportError) as error:
-            raise self._error(error, "info") from error
-        return EngineInfo("elasticsearch", str(answer["version"]["number"]))
 
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None:
         try:
@@ -179,14 +161,7 @@ class OpenSearchEngine:
     def _error(error: opensearchpy.TransportError, action: str) -> EngineError:
         # opensearch-py reports "no answer" as status "N/A".
         status = error.status_code if isinstance(error.status_code, int) else None
-        return _classify(status, str(error.error), f"{action}: {error}")
-
-    async def info(self) -> EngineInfo:
-        try:
-            answer = await self.client.info()
-        except opensearchpy.TransportError as error:
-            raise self._error(error, "info") from error
-        return EngineInfo("opensearch", str(answer["version"]["number"]))
+        return _engine_error(status, str(error.error), f"{action}: {error}")
 
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None:
         try:
@@ -275,7 +250,7 @@ async def detect_engine(settings: ElasticsearchSettings) -> EngineKind:
             answer.raise_for_status()
             root = answer.json()
     except httpx.HTTPStatusError as error:
-        raise _classify(error.response.status_code, "", f"detect engine: {error}") from error
+        raise _engine_error(error.response.status_code, "", f"detect engine: {error}") from error
     except (httpx.HTTPError, ValueError) as error:
         raise EngineUnavailable(f"detect engine at {settings.url}: {error}") from error
     return engine_kind_of(root if isinstance(root, Mapping) else {})
@@ -297,7 +272,7 @@ def engine_for(
             "verify_certs": settings.verify_certs,
             "max_retries": max_retries,
             "retry_on_timeout": True,
-            "retry_on_status": RETRY_ON_STATUS,
+            "retry_on_status": CLIENT_RETRY_STATUSES,
             **auth,
         }
         if settings.ca_certs:
@@ -308,7 +283,7 @@ def engine_for(
         "verify_certs": settings.verify_certs,
         "max_retries": max_retries,
         "retry_on_timeout": True,
-        "retry_on_status": RETRY_ON_STATUS,
+        "retry_on_status": CLIENT_RETRY_STATUSES,
     }
     if "basic_auth" in auth:
         os_options["http_auth"] = auth["basic_auth"]
@@ -328,37 +303,34 @@ class DetectedEngine:
         self.options = dict(options)
         self._engine: SearchEngine | None = None
 
-    async def resolved(self) -> SearchEngine:
+    async def _resolved(self) -> SearchEngine:
         if self._engine is None:
             kind = await detect_engine(self.settings)
             self._engine = engine_for(self.settings, kind, **self.options)
         return self._engine
 
-    async def info(self) -> EngineInfo:
-        return await (await self.resolved()).info()
-
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None:
-        await (await self.resolved()).put_index_template(name, body)
+        await (await self._resolved()).put_index_template(name, body)
 
     async def create_index(
         self, index: str, mappings: Mapping[str, Any], aliases: Mapping[str, Any]
     ) -> bool:
-        return await (await self.resolved()).create_index(index, mappings, aliases)
+        return await (await self._resolved()).create_index(index, mappings, aliases)
 
     async def bulk(self, operations: Sequence[Any]) -> dict[str, Any]:
-        return await (await self.resolved()).bulk(operations)
+        return await (await self._resolved()).bulk(operations)
 
     async def search(self, index: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await (await self.resolved()).search(index, body)
+        return await (await self._resolved()).search(index, body)
 
     async def count(self, index: str, query: Mapping[str, Any] | None = None) -> int:
-        return await (await self.resolved()).count(index, query)
+        return await (await self._resolved()).count(index, query)
 
     async def refresh(self, index: str) -> None:
-        await (await self.resolved()).refresh(index)
+        await (await self._resolved()).refresh(index)
 
     async def exists_alias(self, name: str) -> bool:
-        return await (await self.resolved()).exists_alias(name)
+        return await (await self._resolved()).exists_alias(name)
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -42,7 +42,7 @@ class IndexStore:
         self.engine = engine
         self.layouts = list(layouts)
         self.clock = clock
-        self._known: set[str] = set()  # indices this process created or found
+        self._known_indices: set[str] = set()  # indices this process created or found
 
     async def ensure_index(self) -> None:
         """Install the templates and create this month's indices, so the aliases exist from
@@ -54,7 +54,7 @@ class IndexStore:
         try:
             for layout in self.layouts:
                 await self.engine.put_index_template(layout.alias, layout.template())
-            self._known.clear()
+            self._known_indices.clear()
             for layout in self.layouts:
                 await self._ensure_monthly(layout, layout.index_for(self.clock()))
         except EngineUnavailable as error:
@@ -73,7 +73,7 @@ class IndexStore:
         # even if the template was deleted.
         if await self.engine.create_index(index, layout.mappings, {layout.alias: {}}):
             log.info("created index", extra={"index": index, "alias": layout.alias})
-        self._known.add(index)
+        self._known_indices.add(index)
 
     async def bulk_index(self, documents: Sequence[IndexedDocument]) -> BulkOutcome:
         """Index ``documents`` into their monthly indices, ``_id`` = the event's id.
@@ -87,7 +87,7 @@ class IndexStore:
             operations.append({"index": {"_index": document.index, "_id": document.id}})
             operations.append(document.source)  # bytes: sent as they are
         try:
-            for index in sorted({d.index for d in documents} - self._known):
+            for index in sorted({d.index for d in documents} - self._known_indices):
                 await self._ensure_monthly(self._layout_of(index), index)
             response = await self.engine.bulk(operations)
         except EngineError as error:
@@ -102,7 +102,7 @@ class IndexStore:
                 if item.kind == INDEX_NOT_FOUND
             }
             log.warning("indices missing, creating them again", extra={"indices": sorted(lost)})
-            self._known -= lost
+            self._known_indices -= lost
         return outcome
 
     async def close(self) -> None:

@@ -69,9 +69,11 @@ async def test_opensearch_client_takes_credentials_from_settings() -> None:
 def test_errors_say_whether_a_retry_may_help() -> None:
     refused = opensearchpy.ConnectionError("N/A", "refused", Exception("refused"))
     overloaded = opensearchpy.TransportError(429, "too_many_requests", {})
+    failing = opensearchpy.TransportError(500, "internal_server_error", {})
     bad = opensearchpy.RequestError(400, "mapper_parsing_exception", {})
     assert isinstance(OpenSearchEngine._error(refused, "bulk"), EngineUnavailable)
     assert isinstance(OpenSearchEngine._error(overloaded, "bulk"), EngineUnavailable)
+    assert isinstance(OpenSearchEngine._error(failing, "bulk"), EngineUnavailable)
     rejected = OpenSearchEngine._error(bad, "bulk")
     assert isinstance(rejected, EngineRequestError)
     assert (rejected.status, rejected.kind) == (400, "mapper_parsing_exception")

@@ -1,18 +1,23 @@
+"""Events as indexed documents: their source, ``_id`` and monthly index; raw Kafka values
+validated one by one."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from schemas import EntityType
+from schemas import Alert, EntityType
 from services.indexer.core import (
     ARTICLE_MAPPINGS,
+    alert_builder,
+    alert_document,
+    alert_layout,
     article_builder,
     article_document,
     article_layout,
-    classify_bulk_response,
+    indexed_alert,
+    indexed_article,
     parse_batch,
 )
 from tests.unit.indexer.articles import (
@@ -21,7 +26,12 @@ from tests.unit.indexer.articles import (
     bashagha_article,
     deterrence_article,
     make_article,
+    sample_alert,
 )
+
+ARTICLES = article_layout("raqib-articles")
+ALERTS = alert_layout("raqib-alerts")
+BUILD = article_builder(ARTICLES)
 
 
 def _leaf_fields(properties: dict[str, Any], prefix: str = "") -> set[str]:
@@ -42,10 +52,7 @@ def _document_fields(value: Any, prefix: str = "") -> set[str]:
     return {prefix.rstrip(".")}
 
 
-BUILD = article_builder(article_layout("raqib-articles"))
-
-
-# --- document ------------------------------------------------------------------------------
+# --- article documents ---------------------------------------------------------------------
 
 
 def test_document_flattens_actors_and_topics() -> None:
@@ -117,45 +124,49 @@ def test_every_document_field_is_mapped() -> None:
     assert _document_fields(article_document(article)) <= mapped
 
 
-# --- template ------------------------------------------------------------------------------
+def test_source_bytes_are_compact_utf8_json() -> None:
+    document = indexed_article(deterrence_article(), ARTICLES)
+    assert "الردع".encode() in document.source  # not \\u escapes: smaller requests
+    assert b'": ' not in document.source
 
 
-def test_template_is_strict_with_arabic_text_and_keyword_ids() -> None:
-    body = article_layout("raqib-articles").template()
-    assert body["index_patterns"] == ["raqib-articles-*"]
-    mappings = body["template"]["mappings"]
-    assert mappings["dynamic"] == "strict"
-    props = mappings["properties"]
-    for name in ("title", "text"):
-        assert props[name] == {**props[name], "type": "text", "analyzer": "arabic"}
-    assert props["title"]["fields"]["exact"]["type"] == "keyword"
-    for name in (
-        "id",
-        "url",
-        "source",
-        "feed",
-        "language",
-        "content_hash",
-        "actors",
-        "actor_names",
-        "actor_types",
-        "topics",
-        "knowledge_base_version",
-        "tagger_version",
-    ):
-        assert props[name] == {"type": "keyword"}, name
-    for name in ("published_at", "fetched_at", "enriched_at"):
-        assert props[name] == {"type": "date"}
-    assert "html" not in props
-    assert props["entities"]["properties"]["id"] == {"type": "keyword"}
-    # No custom analyzers: some Elasticsearch-compatible servers reject arabic_normalization.
-    assert "settings" not in body["template"] or "analysis" not in body["template"]["settings"]
+def test_article_goes_to_the_month_it_was_published_else_fetched() -> None:
+    article = deterrence_article().model_copy(
+        update={
+            "published_at": datetime(2025, 3, 9, tzinfo=UTC),
+            "fetched_at": datetime(2026, 11, 2, tzinfo=UTC),
+        }
+    )
+    assert indexed_article(article, ARTICLES).index == "raqib-articles-2025.03"
+    undated = article.model_copy(update={"published_at": None})
+    assert indexed_article(undated, ARTICLES).index == "raqib-articles-2026.11"
 
 
-def test_template_follows_the_alias_name_and_joins_it() -> None:
-    body = article_layout("other").template()
-    assert body["index_patterns"] == ["other-*"]
-    assert body["template"]["aliases"] == {"other": {}}
+def test_replay_and_update_land_on_the_same_index_and_id() -> None:
+    article = deterrence_article()
+    value = article.model_dump_json().encode()
+    first, again = article_builder(ARTICLES)(value), article_builder(ARTICLES)(value)
+    assert (first.id, first.index, first.source) == (again.id, again.index, again.source)
+    assert first.id == article.id
+    alert = sample_alert()
+    delivered = alert.model_copy(
+        update={"deliveries": [d.model_copy(update={"attempts": 2}) for d in alert.deliveries]}
+    )
+    a, b = indexed_alert(alert, ALERTS), indexed_alert(delivered, ALERTS)
+    assert (a.id, a.index) == (b.id, b.index) == (alert.id, "raqib-alerts-2026.11")
+    assert a.source != b.source
+
+
+# --- alert documents -----------------------------------------------------------------------
+
+
+def test_alert_document_is_the_event_as_json() -> None:
+    alert = sample_alert()
+    document = alert_document(alert)
+    assert document["rule"]["id"] == alert.rule.id
+    assert document["entities"] == list(alert.entities)
+    assert json.loads(indexed_alert(alert, ALERTS).source) == document
+    assert Alert.model_validate(document) == alert
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -192,60 +203,9 @@ def test_parse_batch_error_does_not_echo_the_input() -> None:
     assert "SECRET-LOOKING-VALUE" not in invalid.error
 
 
-# --- bulk classification -------------------------------------------------------------------
-
-
-def _item(doc_id: str, status: int, error: dict[str, Any] | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"_id": doc_id, "status": status}
-    if error is not None:
-        result["error"] = error
-    return {"index": result}
-
-
-def test_classify_ok_rejected_and_transient() -> None:
-    response = {
-        "errors": True,
-        "items": [
-            _item("a", 201),
-            _item("b", 200),
-            _item(
-                "c",
-                400,
-                {
-                    "type": "document_parsing_exception",
-                    "reason": "failed to parse field [published_at]",
-                    "caused_by": {"type": "illegal_argument_exception", "reason": "bad date"},
-                },
-            ),
-            _item("d", 429, {"type": "es_rejected_execution_exception", "reason": "queue full"}),
-            _item("e", 503, {"type": "unavailable_shards_exception", "reason": "no shard"}),
-            _item("f", 409, {"type": "version_conflict_engine_exception", "reason": "x"}),
-        ],
-    }
-    outcome = classify_bulk_response(["a", "b", "c", "d", "e", "f"], response)
-    assert outcome.indexed == ["a", "b"]
-    assert [(r.position, r.id, r.status) for r in outcome.rejected] == [
-        (2, "c", 400),
-        (5, "f", 409),
-    ]
-    assert "published_at" in outcome.rejected[0].error
-    assert "bad date" in outcome.rejected[0].error
-    assert [(r.position, r.id, r.status) for r in outcome.transient] == [
-        (3, "d", 429),
-        (4, "e", 503),
-    ]
-
-
-def test_classify_treats_missing_or_mismatched_items_as_transient() -> None:
-    response = {"items": [_item("a", 201), _item("zzz", 201)]}
-    outcome = classify_bulk_response(["a", "b", "c"], response)
-    assert outcome.indexed == ["a"]
-    assert [r.id for r in outcome.transient] == ["b", "c"]
-    assert outcome.rejected == []
-
-
-@pytest.mark.parametrize("garbage", [{}, {"items": None}, {"items": ["x", {"a": 1, "b": 2}]}])
-def test_classify_garbage_response_never_reports_success(garbage: dict[str, Any]) -> None:
-    outcome = classify_bulk_response(["a", "b"], garbage)
-    assert outcome.indexed == []
-    assert [r.id for r in outcome.transient] == ["a", "b"]
+def test_alert_builder_rejects_an_article_and_keeps_the_batch() -> None:
+    good = sample_alert().model_dump_json().encode()
+    article = deterrence_article().model_dump_json().encode()
+    parsed = parse_batch([article, good, b"{"], alert_builder(ALERTS))
+    assert [position for position, _ in parsed.documents] == [1]
+    assert [invalid.position for invalid in parsed.invalid] == [0, 2]
