@@ -8,7 +8,7 @@ that caused it.
 A file may declare the labels it uses with a top-level ``label_set``:
 
 - ``all`` (the default): every knowledge-base actor is a label, so any extra tag is an error;
-- ``design``: only the actor ids DESIGN.md lists are labels; tags of other actors (the UN
+- ``design``: only the actor ids docs/design.md lists are labels; tags of other actors (the UN
   mission, Wagner, ...) are neither right nor wrong and are ignored.
 """
 

@@ -3,7 +3,7 @@
 The sidecar gives what the text alone does not say reliably: ``title``, ``source``,
 ``language``, ``published_at`` (a date or date-time, or null), ``url``. Without a sidecar the
 title is the first non-empty line and the source is ``unknown``. The article id follows
-DESIGN.md: the canonical URL when there is one, otherwise ``source + "\\n" + text``, so a
+docs/design.md: the canonical URL when there is one, otherwise ``source + "\\n" + text``, so a
 replay always yields the same ids.
 """
 

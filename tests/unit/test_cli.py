@@ -1,4 +1,4 @@
-"""The `raqib tag` contract from DESIGN.md: one JSON object per file, no server."""
+"""The `raqib tag` contract from docs/design.md: one JSON object per file, no server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ambiguous names of DESIGN.md, decided by context — each case positive and negative."""
+"""The ambiguous names of docs/design.md, decided by context — each case positive and negative."""
 
 from __future__ import annotations
 
