@@ -37,7 +37,7 @@ from services.alerting.core import (
     webhook_headers,
 )
 from services.alerting.settings import AlertingSettings
-from services.alerting.store import DeliveryRecord, SentStore
+from services.alerting.state import AlertingState, DeliveryRecord
 from services.common.addresses import GuardedTransport, UnsafeURLError
 
 log = logging.getLogger("raqib.alerting")
@@ -254,7 +254,7 @@ OnAttempt = Callable[[DeliveryRecord], Awaitable[None]]
 
 class Dispatcher:
     """Delivers one message over one channel with retries, recording every attempt durably;
-    a delivery the store says went out is never sent again. At most ``max_concurrent``
+    a delivery the state file says went out is never sent again. At most ``max_concurrent``
     attempts run at once across all channels, and at most ``channel.max_concurrent`` over
     one channel (taken first, so a slow channel's queue holds none of the shared slots);
     waits between attempts hold no slot."""
@@ -262,7 +262,7 @@ class Dispatcher:
     def __init__(
         self,
         channels: Mapping[str, Channel],
-        store: SentStore,
+        state: AlertingState,
         *,
         base_delay_s: float,
         max_delay_s: float,
@@ -272,7 +272,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.channels = channels
-        self.store = store
+        self.state = state
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.slots = asyncio.Semaphore(max_concurrent)
@@ -288,7 +288,7 @@ class Dispatcher:
     ) -> tuple[DeliveryRecord, bool]:
         """Deliver message ``key`` over channel ``name``; (final record, whether it tried)."""
         channel = self.channels[name]
-        previous = self.store.get(key, name)
+        previous = self.state.get(key, name)
         if previous is not None and previous.status is DeliveryStatus.DELIVERED:
             DELIVERIES.labels(channel.kind, "skipped_already_sent").inc()
             return previous, False
@@ -309,7 +309,7 @@ class Dispatcher:
                 attempt.at if status is DeliveryStatus.DELIVERED else None,
                 list(attempt_log),
             )
-            self.store.save(record, now=attempt.at)
+            self.state.save(record, now=attempt.at)
             return record
 
         for attempt in range(1, policy.max_attempts + 1):

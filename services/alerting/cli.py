@@ -23,11 +23,11 @@ def check(
     rules_file: Annotated[Path, typer.Argument(help="The rules YAML file.")],
 ) -> None:
     """Validate a rules file; errors name the file, rule and field. Exit 2 when invalid."""
-    from services.alerting.core import RULE_KINDS, load_rules
+    from services.alerting.core import load_rules
     from services.common.errors import ConfigError
 
     try:
-        rule_set = load_rules(rules_file, kinds=RULE_KINDS)
+        rule_set = load_rules(rules_file)
     except ConfigError as error:
         _fail(str(error))
     kinds = {rule.id: rule.kind for rule in rule_set.rules}
@@ -49,12 +49,12 @@ def test(
     from pydantic import ValidationError
 
     from schemas import RawArticle, article_id, content_hash
-    from services.alerting.core import RULE_KINDS, evaluate_rules, load_rules
+    from services.alerting.core import evaluate_rules, load_rules
     from services.common.errors import ConfigError
     from services.enrichment.core import InvalidText, Tagger, enrich, load_knowledge_base
 
     try:
-        rule_set = load_rules(rules_file, kinds=RULE_KINDS)
+        rule_set = load_rules(rules_file)
         tagger = Tagger(load_knowledge_base(knowledge_base))
     except ConfigError as error:
         _fail(str(error))

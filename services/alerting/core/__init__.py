@@ -20,22 +20,28 @@ from services.alerting.core.delivery import (
     smtp_verdict,
     webhook_headers,
 )
-from services.alerting.core.engine import AlertState, Engine, Evaluation, Suppressed
-from services.alerting.core.evaluate import (
-    RULE_KINDS,
-    Found,
-    RuleKind,
-    RuleMatch,
-    WindowCounter,
-    article_time,
-    evaluate_rules,
-    match_article,
-    register_rule_kind,
-    window_horizon,
-    window_start,
-)
+from services.alerting.core.engine import Engine, EngineState, Evaluation, Suppressed
+from services.alerting.core.evaluate import evaluate_rules, match_article, window_horizon
+from services.alerting.core.fields import parse_duration
 from services.alerting.core.interpolate import interpolate, interpolate_string
 from services.alerting.core.keywords import matching_keywords, normalize
+from services.alerting.core.kinds import (
+    RULE_KINDS,
+    Found,
+    KindParams,
+    MatchKind,
+    NoParams,
+    RuleKind,
+    RuleMatch,
+    SpikeKind,
+    SpikeParams,
+    ThresholdKind,
+    ThresholdParams,
+    WindowCounter,
+    article_time,
+    register_rule_kind,
+    window_start,
+)
 from services.alerting.core.render import (
     digest_webhook_body,
     render_digest_email,
@@ -56,7 +62,6 @@ from services.alerting.core.rules import (
     TermSet,
     WebhookChannelConfig,
     load_rules,
-    parse_duration,
     parse_rules,
 )
 
@@ -65,23 +70,30 @@ __all__ = [
     "RULE_KINDS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "AlertState",
     "ChannelConfig",
     "ChannelKind",
     "DigestMessage",
     "EmailChannelConfig",
     "Engine",
+    "EngineState",
     "Evaluation",
     "Found",
+    "KindParams",
     "Match",
+    "MatchKind",
+    "NoParams",
     "Passage",
     "RetryPolicy",
     "Rule",
     "RuleKind",
     "RuleMatch",
     "RuleSet",
+    "SpikeKind",
+    "SpikeParams",
     "Suppressed",
     "TermSet",
+    "ThresholdKind",
+    "ThresholdParams",
     "Verdict",
     "WebhookChannelConfig",
     "WindowCounter",

@@ -17,7 +17,7 @@ from schemas import (
     DeliveryStatus,
     EnrichedArticle,
 )
-from services.alerting.core.evaluate import RuleMatch, window_start
+from services.alerting.core.kinds import RuleMatch, window_start
 from services.alerting.core.rules import ChannelKind
 
 MAX_PASSAGES = 3

@@ -1,8 +1,8 @@
 """From one article to the alerts it raises: rule kinds, replays, cooldowns.
 
 The engine is pure; the state it needs (window counts, alerts already raised, recent firings)
-comes through ``AlertState``, which the service keeps in the same SQLite file as the sent
-state and writes in one transaction per batch.
+comes through ``EngineState``, which the service keeps in its state file
+(``services/alerting/state.py``) and writes in one transaction per batch.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Protocol
 
 from schemas import Alert, EnrichedArticle
 from services.alerting.core.alerts import build_alert
-from services.alerting.core.evaluate import RuleMatch, WindowCounter, evaluate_rules
+from services.alerting.core.evaluate import evaluate_rules
+from services.alerting.core.kinds import RuleMatch, WindowCounter
 from services.alerting.core.rules import ChannelKind, RuleSet
 
 
-class AlertState(WindowCounter, Protocol):
+class EngineState(WindowCounter, Protocol):
     def alert_exists(self, alert_id: str) -> bool: ...
 
     def fired_near(self, key: str, at: datetime, within: timedelta) -> str | None:
@@ -58,7 +59,9 @@ class Engine:
     def channel_kinds(self, names: list[str]) -> ChannelKinds:
         return [(name, self.rule_set.channels[name].kind) for name in names]
 
-    def evaluate(self, article: EnrichedArticle, state: AlertState, *, now: datetime) -> Evaluation:
+    def evaluate(
+        self, article: EnrichedArticle, state: EngineState, *, now: datetime
+    ) -> Evaluation:
         result = Evaluation()
         for match in evaluate_rules(self.rule_set.rules, article, state):
             if state.alert_exists(match.alert_id):

@@ -1,74 +1,18 @@
-"""Rule kinds and their evaluation against one enriched article.
+"""Evaluating rules on one enriched article: each rule's ``match`` block, then its kind.
 
-Kinds live in one registry (as in ElastAlert): ``match`` fires on every matching article,
-``threshold`` when a window holds enough matching articles, ``spike`` when a window holds
-``factor`` times what the baseline rate predicts. Windows are tumbling, aligned to the epoch
-and measured in the article's own time, so a replay (in any order) sees the same windows and
-raises the same alert ids. Counting needs durable state; kinds reach it through
-``WindowCounter``, which the service backs with SQLite and unit tests with a dict.
+Conditions of a ``match`` block combine with AND; a rule whose block holds goes to its kind
+(``RULE_KINDS``), which decides whether it fires.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from datetime import datetime, timedelta
 
-from schemas import AlertWindow, EnrichedArticle, alert_id, window_alert_id
+from schemas import EnrichedArticle
 from services.alerting.core.keywords import matching_keywords
+from services.alerting.core.kinds import RULE_KINDS, Found, RuleMatch, WindowCounter
 from services.alerting.core.rules import Match, Rule, RuleSet, TermSet
-
-KindName = Literal["match", "threshold", "spike"]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Found:
-    """What a rule's ``match`` block saw in one article."""
-
-    entities: list[str]
-    topics: list[str]
-    keywords: list[str]
-
-
-@dataclass(frozen=True)
-class RuleMatch:
-    """A rule that fires: why, the alert id it raises, and (windows) what it counted."""
-
-    rule: Rule
-    entities: list[str]
-    topics: list[str]
-    keywords: list[str]
-    alert_id: str
-    kind: KindName = "match"
-    at: datetime | None = None  # when it happened in article time; cooldowns compare these
-    window: AlertWindow | None = None
-
-
-class WindowCounter(Protocol):
-    """Durable per-rule record of matching articles and their (article) times."""
-
-    def record(self, rule_id: str, article_id: str, at: datetime) -> None: ...
-
-    def articles_between(self, rule_id: str, start: datetime, end: datetime) -> list[str]:
-        """Ids of the recorded articles with ``start <= at < end``, oldest first."""
-        ...
-
-    def count_between(self, rule_id: str, start: datetime, end: datetime) -> int: ...
-
-
-class RuleKind(Protocol):
-    def evaluate(
-        self, rule: Rule, article: EnrichedArticle, found: Found, counter: WindowCounter
-    ) -> RuleMatch | None: ...
-
-
-RULE_KINDS: dict[str, RuleKind] = {}
-
-
-def register_rule_kind(name: str, kind: RuleKind) -> None:
-    RULE_KINDS[name] = kind
 
 
 def terms_hold(terms: TermSet, present: set[str]) -> bool:
@@ -108,120 +52,14 @@ def match_article(match: Match, article: EnrichedArticle) -> Found | None:
     )
 
 
-def article_time(article: EnrichedArticle) -> datetime:
-    """When the article happened: its publication time, else when it was fetched."""
-    return article.published_at or article.fetched_at
-
-
-def window_start(at: datetime, length: timedelta) -> datetime:
-    """The start of the tumbling window of ``length`` holding ``at`` (aligned to the epoch)."""
-    return EPOCH + length * ((at - EPOCH) // length)
-
-
 def window_horizon(rule_set: RuleSet) -> timedelta:
     """How far back in article time any window, baseline or cooldown looks."""
     longest = timedelta(hours=1)
     for rule in rule_set.rules:
-        for span in (
-            rule.threshold.window if rule.threshold else None,
-            rule.spike.window + rule.spike.baseline if rule.spike else None,
-            rule.cooldown,
-        ):
-            if span is not None:
-                longest = max(longest, span)
+        longest = max(longest, RULE_KINDS[rule.kind].look_back(rule.params))
+        if rule.cooldown is not None:
+            longest = max(longest, rule.cooldown)
     return longest
-
-
-class MatchKind:
-    """Fires on every article that satisfies the rule's ``match`` block; keeps no state."""
-
-    def evaluate(
-        self, rule: Rule, article: EnrichedArticle, found: Found, counter: WindowCounter
-    ) -> RuleMatch | None:
-        return RuleMatch(
-            rule,
-            found.entities,
-            found.topics,
-            found.keywords,
-            alert_id(rule.id, article.id),
-            "match",
-            article_time(article),
-        )
-
-
-def count_window(
-    rule: Rule, article: EnrichedArticle, counter: WindowCounter, length: timedelta
-) -> AlertWindow:
-    """Record ``article`` for ``rule``; the window (of ``length``) holding it, counted."""
-    at = article_time(article)
-    counter.record(rule.id, article.id, at)
-    start = window_start(at, length)
-    end = start + length
-    ids = counter.articles_between(rule.id, start, end)
-    return AlertWindow(start=start, end=end, count=len(ids), article_ids=ids)
-
-
-def window_match(rule: Rule, found: Found, kind: KindName, window: AlertWindow) -> RuleMatch:
-    """The match a window rule raises: one alert id per rule and window."""
-    return RuleMatch(
-        rule,
-        found.entities,
-        found.topics,
-        found.keywords,
-        window_alert_id(rule.id, window.start),
-        kind,
-        window.start,
-        window,
-    )
-
-
-class ThresholdKind:
-    """Fires once per window when at least ``count`` matching articles fall inside it."""
-
-    def evaluate(
-        self, rule: Rule, article: EnrichedArticle, found: Found, counter: WindowCounter
-    ) -> RuleMatch | None:
-        params = rule.threshold
-        assert params is not None  # the rules file check guarantees it
-        window = count_window(rule, article, counter, params.window)
-        if window.count < params.count:
-            return None
-        return window_match(rule, found, "threshold", window)
-
-
-class SpikeKind:
-    """Fires once per window whose count is at least ``factor`` times the baseline rate
-    scaled to the window (and at least ``min_count``): the "breaking news" signal.
-
-    With an empty baseline any ``min_count`` articles are a spike.
-    """
-
-    def evaluate(
-        self, rule: Rule, article: EnrichedArticle, found: Found, counter: WindowCounter
-    ) -> RuleMatch | None:
-        params = rule.spike
-        assert params is not None  # the rules file check guarantees it
-        window = count_window(rule, article, counter, params.window)
-        if window.count < params.min_count:
-            return None
-        baseline_start = window.start - params.baseline
-        baseline = counter.count_between(rule.id, baseline_start, window.start)
-        expected = baseline * (params.window / params.baseline)
-        if window.count < params.factor * expected:
-            return None
-        counted = window.model_copy(
-            update={
-                "baseline_start": baseline_start,
-                "baseline_end": window.start,
-                "baseline_count": baseline,
-            }
-        )
-        return window_match(rule, found, "spike", counted)
-
-
-register_rule_kind("match", MatchKind())
-register_rule_kind("threshold", ThresholdKind())
-register_rule_kind("spike", SpikeKind())
 
 
 class NoWindows:
@@ -247,7 +85,7 @@ def evaluate_rules(
         found = match_article(rule.match, article)
         if found is None:
             continue
-        fired = RULE_KINDS[rule.kind].evaluate(rule, article, found, counter)
+        fired = RULE_KINDS[rule.kind].evaluate(rule, rule.params, article, found, counter)
         if fired is not None:
             matches.append(fired)
     return matches

@@ -1,33 +1,35 @@
 """The rules file: channels and watch rules, validated into typed models.
 
-Every mistake becomes one ``ConfigError`` naming the file, the rule (id, or index when the id
-is missing) or channel, and the field, so an operator can fix it without reading code.
+A rule's ``kind`` is looked up in ``RULE_KINDS`` (``kinds.py``); a kind with parameters reads
+them from the block named after it, validated by the kind's own model. Every mistake becomes
+one ``ConfigError`` naming the file, the rule (id, or index when the id is missing) or
+channel, and the field, so an operator can fix it without reading code.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Collection, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from services.alerting.core.fields import Duration, StrictModel
 from services.alerting.core.interpolate import InterpolationError, interpolate
 from services.alerting.core.keywords import normalize
+from services.alerting.core.kinds import RULE_KINDS, KindParams, NoParams
 from services.common.addresses import UnsafeURLError, check_url_syntax
 from services.common.errors import ConfigError
 
@@ -37,12 +39,7 @@ ChannelKind = Literal["email", "webhook"]
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
-class _Config(BaseModel):
-    # A misspelt key must be an error, not a silently ignored option.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class EmailChannelConfig(_Config):
+class EmailChannelConfig(StrictModel):
     kind: Literal["email"]
     to: list[str] = Field(min_length=1)
     sender: str | None = Field(default=None, alias="from")
@@ -57,7 +54,7 @@ class EmailChannelConfig(_Config):
         return value
 
 
-class WebhookChannelConfig(_Config):
+class WebhookChannelConfig(StrictModel):
     kind: Literal["webhook"]
     url: str
     secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key; empty = unsigned")
@@ -95,7 +92,7 @@ class WebhookChannelConfig(_Config):
 ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="kind")]
 
 
-class TermSet(_Config):
+class TermSet(StrictModel):
     """Ids an article must have: at least one of ``any``, every one of ``all``, none of ``none``."""
 
     any: list[str] = Field(default_factory=list)
@@ -120,7 +117,7 @@ class TermSet(_Config):
         return list(dict.fromkeys([*self.any, *self.all]))
 
 
-class Match(_Config):
+class Match(StrictModel):
     actors: TermSet = Field(default_factory=TermSet)
     topics: TermSet = Field(default_factory=TermSet)
     languages: list[str] = Field(default_factory=list)
@@ -149,76 +146,25 @@ class Match(_Config):
         return self
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: object) -> object:
-    """``90``, ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"`` → timedelta; other values pass on."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text such as '15m', '1h', '2d'")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if not found:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h, 2d)")
-        return timedelta(seconds=float(found[1]) * _UNITS[found[2] or "s"])
-    return value
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("a duration must be longer than zero")
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class ThresholdParams(_Config):
-    """Fire once per window in which at least ``count`` articles match."""
-
-    count: int = Field(ge=1)
-    window: Duration
-
-    _window = field_validator("window")(_positive)
-
-
-class SpikeParams(_Config):
-    """Fire once per window whose count is ``factor`` times what the baseline rate predicts."""
-
-    window: Duration
-    baseline: Duration = Field(description="The window before ``window`` giving the usual rate.")
-    factor: float = Field(default=3.0, gt=1)
-    min_count: int = Field(default=3, ge=1, description="Never fire on fewer articles.")
-
-    _durations = field_validator("window", "baseline")(_positive)
-
-    @model_validator(mode="after")
-    def _baseline_longer(self) -> SpikeParams:
-        if self.baseline < self.window:
-            raise ValueError("baseline must be at least as long as window")
-        return self
-
-
-class DigestParams(_Config):
+class DigestParams(StrictModel):
     """Collect a rule's alerts of each ``window`` into one message per channel."""
 
     window: Duration
 
-    _window = field_validator("window")(_positive)
 
+class Rule(StrictModel):
+    """A watch rule: what every rule has, and the parameters of its kind."""
 
-class Rule(_Config):
     id: str = Field(pattern=_SLUG)
     name: str = Field(min_length=1)
     description: str = ""
-    kind: str = "match"
+    kind: str = Field(default="match", description="The name of a kind in RULE_KINDS.")
+    params: KindParams = Field(
+        default_factory=NoParams,
+        description="The kind's parameters; in the file, the block named after the kind.",
+    )
     match: Match
     channels: list[str] = Field(min_length=1)
-    threshold: ThresholdParams | None = None
-    spike: SpikeParams | None = None
     cooldown: Duration | None = Field(
         default=None, description="After an alert, suppress the next ones for this long."
     )
@@ -228,12 +174,50 @@ class Rule(_Config):
     )
     digest: DigestParams | None = None
 
-    _cooldown = field_validator("cooldown")(
-        lambda value: None if value is None else _positive(value)
+    @model_validator(mode="before")
+    @classmethod
+    def _block_to_params(cls, data: Any) -> Any:
+        """The file gives a kind's parameters as a block named after the kind (``threshold:
+        {count: 5, window: 30m}``); the model keeps them in ``params``."""
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "match")
+        for name, other in RULE_KINDS.items():
+            if name != kind and other.takes_block and name in data:
+                raise _rule_error(name, f"only a {name} rule takes this block", data[name])
+        own = RULE_KINDS.get(kind) if isinstance(kind, str) else None
+        if own is None or not own.takes_block or "params" in data:
+            return data  # an unknown kind is the kind field's error; params: built in code
+        if kind not in data:
+            raise _rule_error(kind, f"a {kind} rule needs a '{kind}' block", data)
+        return {**{key: value for key, value in data.items() if key != kind}, "params": data[kind]}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in RULE_KINDS:
+            raise ValueError(f"unknown rule kind {value!r} (known: {', '.join(RULE_KINDS)})")
+        return value
+
+    @field_validator("params", mode="plain")
+    @classmethod
+    def _kind_params(cls, value: Any, info: ValidationInfo) -> KindParams:
+        kind = RULE_KINDS.get(info.data.get("kind", ""))
+        if kind is None:
+            return NoParams()  # the kind field's error is the one to report
+        params: KindParams = kind.params_model.model_validate(value)
+        return params
+
+
+def _rule_error(field: str, message: str, value: Any) -> ValidationError:
+    """A validation error at ``field`` of the rule being validated."""
+    error = PydanticCustomError("rule_kind", message)
+    return ValidationError.from_exception_data(
+        "Rule", [InitErrorDetails(type=error, loc=(field,), input=value)]
     )
 
 
-class RuleSet(_Config):
+class RuleSet(StrictModel):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: list[Rule]
 
@@ -243,9 +227,6 @@ class RuleSet(_Config):
         return {name: config.kind for name, config in self.channels.items()}
 
 
-# Rule kinds with their own parameter block, named after the kind.
-KIND_BLOCKS = ("threshold", "spike")
-
 # Checks an actor id against a knowledge base; None until the alerting service can load one.
 ActorCheck = Callable[[str], bool]
 
@@ -254,7 +235,6 @@ def load_rules(
     path: Path,
     *,
     env: Mapping[str, str] | None = None,
-    kinds: Collection[str] = ("match",),
     known_actor: ActorCheck | None = None,
 ) -> RuleSet:
     """Read, interpolate and validate a rules file; any mistake raises one ``ConfigError``."""
@@ -266,7 +246,6 @@ def load_rules(
         text,
         str(path),
         env=os.environ if env is None else env,
-        kinds=kinds,
         known_actor=known_actor,
     )
 
@@ -276,7 +255,6 @@ def parse_rules(
     source: str,
     *,
     env: Mapping[str, str],
-    kinds: Collection[str] = ("match",),
     known_actor: ActorCheck | None = None,
 ) -> RuleSet:
     """``load_rules`` on text; ``source`` names the file in error messages."""
@@ -298,15 +276,13 @@ def parse_rules(
     except ValidationError as error:
         problems = [_problem(data, item) for item in error.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
-    problems = _cross_check(rule_set, kinds, known_actor)
+    problems = _cross_check(rule_set, known_actor)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
     return rule_set
 
 
-def _cross_check(
-    rule_set: RuleSet, kinds: Collection[str], known_actor: ActorCheck | None
-) -> list[str]:
+def _cross_check(rule_set: RuleSet, known_actor: ActorCheck | None) -> list[str]:
     problems: list[str] = []
     seen: dict[str, int] = {}
     for index, rule in enumerate(rule_set.rules):
@@ -314,16 +290,6 @@ def _cross_check(
         if rule.id in seen:
             problems.append(f"{where}: id: duplicate rule id, first used by rules[{seen[rule.id]}]")
         seen.setdefault(rule.id, index)
-        if rule.kind not in kinds:
-            problems.append(
-                f"{where}: kind: unknown rule kind {rule.kind!r} (known: {', '.join(kinds)})"
-            )
-        for block in KIND_BLOCKS:
-            given = getattr(rule, block) is not None
-            if block == rule.kind and not given:
-                problems.append(f"{where}: {block}: a {block} rule needs a '{block}' block")
-            elif block != rule.kind and given:
-                problems.append(f"{where}: {block}: only a {block} rule takes this block")
         for name in rule.channels:
             if name not in rule_set.channels:
                 known = ", ".join(rule_set.channels) or "none defined"
@@ -355,9 +321,13 @@ def _describe(data: Any, loc: tuple[str | int, ...]) -> str:
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         rules = data.get("rules") if isinstance(data, dict) else None
         rule = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
-        rule_id = rule.get("id") if isinstance(rule, dict) else None
-        head = f"rule '{rule_id}' (rules[{loc[1]}])" if rule_id else f"rules[{loc[1]}]"
-        return f"{head}: {_dotted(loc[2:]) or '(the rule itself)'}"
+        rule = rule if isinstance(rule, dict) else {}
+        head = f"rule '{rule['id']}' (rules[{loc[1]}])" if rule.get("id") else f"rules[{loc[1]}]"
+        field = loc[2:]
+        kind = rule.get("kind", "match")
+        if field[:1] == ("params",) and isinstance(kind, str) and kind in rule:
+            field = (kind, *field[1:])  # the file gave them as the block named after the kind
+        return f"{head}: {_dotted(field) or '(the rule itself)'}"
     if len(loc) >= 2 and loc[0] == "channels":
         # The discriminated union inserts the kind tag into the location; it is not a field.
         rest = [part for part in loc[2:] if part not in ("email", "webhook")]

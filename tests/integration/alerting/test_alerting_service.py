@@ -22,7 +22,7 @@ from schemas import Alert, DeliveryStatus, EnrichedArticle, alert_id
 from services.alerting.app import build_app
 from services.alerting.core import build_alert as real_build_alert
 from services.alerting.settings import AlertingSettings, SmtpSettings
-from services.alerting.store import SentStore
+from services.alerting.state import AlertingState
 from services.common.kafka import ALERTS, ARTICLES_ENRICHED
 from services.common.settings import KafkaSettings
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver
@@ -302,7 +302,7 @@ rules:
     (rule_error,) = [h for h in headers if h["x-raqib-error-type"] == "RuleError"]
     assert f"rules failed on article {poison.id}" in rule_error["x-raqib-error"]
     assert alert_id("deterrence", poison.id) not in by_id
-    with SentStore(settings.state_file) as state:  # the firing it recorded was rolled back
+    with AlertingState(settings.state_file) as state:  # the firing it recorded was rolled back
         fired = {alert for (alert,) in state.db.execute("SELECT alert_id FROM fires")}
     assert fired == {alert_id("deterrence", first.id), alert_id("bashagha", doomed.id)}
     (failed_alert,) = [

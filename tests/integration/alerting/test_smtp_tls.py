@@ -24,7 +24,7 @@ from schemas import Alert, DeliveryStatus
 from services.alerting.channels import AttemptFailed, Dispatcher, EmailChannel
 from services.alerting.core import EmailChannelConfig, Rule, build_alert, evaluate_rules
 from services.alerting.settings import AlertingSettings, SmtpSettings
-from services.alerting.store import SentStore
+from services.alerting.state import AlertingState
 from services.devstack.servers import free_port
 from tests.unit.alerting.articles import enriched
 
@@ -165,7 +165,7 @@ async def test_a_wrong_password_fails_the_delivery_at_once_and_the_next_one_goes
     right.name = "mail-fixed"
     raised = alert()
     try:
-        with SentStore(tmp_path / "state.sqlite3") as store:
+        with AlertingState(tmp_path / "state.sqlite3") as store:
             dispatcher = Dispatcher(
                 {"mail": wrong, "mail-fixed": right}, store, base_delay_s=0.1, max_delay_s=1
             )
@@ -206,7 +206,7 @@ async def test_smtp_down_then_up_is_delivered_once_after_a_retry(
 
     raised = alert()
     try:
-        with SentStore(tmp_path / "state.sqlite3") as store:
+        with AlertingState(tmp_path / "state.sqlite3") as store:
             dispatcher = Dispatcher(
                 {"mail": mail}, store, base_delay_s=0.1, max_delay_s=1, sleep=sleep
             )

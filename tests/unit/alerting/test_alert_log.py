@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from schemas import Alert, DeliveryStatus
 from services.alerting.alert_log import AlertLog
 from services.alerting.channels import AttemptFailed, Dispatcher
-from services.alerting.outbox import AlertDeliverer
-from services.alerting.store import SentStore
+from services.alerting.deliverer import AlertDeliverer
+from services.alerting.state import AlertingState
 from tests.unit.alerting.test_dispatcher import NOW, ScriptedChannel, _alert
 
 
@@ -114,12 +114,14 @@ async def test_a_newer_state_supersedes_one_kept_or_still_retrying() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SentStore]:
-    with SentStore(tmp_path / "alerting.sqlite3") as opened:
+def store(tmp_path: Path) -> Iterator[AlertingState]:
+    with AlertingState(tmp_path / "alerting.sqlite3") as opened:
         yield opened
 
 
-async def test_an_alert_stays_open_until_its_final_state_is_on_the_log(store: SentStore) -> None:
+async def test_an_alert_stays_open_until_its_final_state_is_on_the_log(
+    store: AlertingState,
+) -> None:
     hook = ScriptedChannel("hook", [AttemptFailed("HTTP 503", retry=True, status_code=503), None])
     dispatcher = Dispatcher({"hook": hook}, store, base_delay_s=0, max_delay_s=0)
     topic, waits = Topic(), list[float]()

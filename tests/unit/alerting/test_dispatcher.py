@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from schemas import Alert, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import AttemptFailed, Dispatcher
 from services.alerting.core import DigestMessage, Rule, build_alert, evaluate_rules
-from services.alerting.store import DeliveryRecord, SentStore
+from services.alerting.state import AlertingState, DeliveryRecord
 from services.common.errors import ConfigError
 from tests.unit.alerting.articles import enriched
 
@@ -69,8 +69,8 @@ def _count(outcome: str) -> float:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SentStore]:
-    with SentStore(tmp_path / "state" / "alerting.sqlite3") as opened:
+def store(tmp_path: Path) -> Iterator[AlertingState]:
+    with AlertingState(tmp_path / "state" / "alerting.sqlite3") as opened:
         yield opened
 
 
@@ -89,7 +89,7 @@ def _alert(channels: list[str]) -> tuple[Alert, EnrichedArticle]:
 
 
 def _dispatcher(
-    store: SentStore, *channels: ScriptedChannel, max_concurrent: int = 64
+    store: AlertingState, *channels: ScriptedChannel, max_concurrent: int = 64
 ) -> tuple[Dispatcher, list[float]]:
     waits: list[float] = []
 
@@ -119,7 +119,7 @@ async def dispatch(
     ]
 
 
-async def test_retries_then_delivers_and_records_the_attempts(store: SentStore) -> None:
+async def test_retries_then_delivers_and_records_the_attempts(store: AlertingState) -> None:
     hook = ScriptedChannel(
         "hook",
         [AttemptFailed("HTTP 500", retry=True, status_code=500)] * 2 + [None],
@@ -152,7 +152,7 @@ async def test_retries_then_delivers_and_records_the_attempts(store: SentStore) 
     assert store.get(alert.id, "hook") == record
 
 
-async def test_gives_up_after_max_attempts_with_every_error(store: SentStore) -> None:
+async def test_gives_up_after_max_attempts_with_every_error(store: AlertingState) -> None:
     hook = ScriptedChannel("hook", [AttemptFailed("ConnectError: refused", retry=True)])
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
@@ -162,7 +162,7 @@ async def test_gives_up_after_max_attempts_with_every_error(store: SentStore) ->
     assert waits == [0.5, 1.0]
 
 
-async def test_a_permanent_failure_is_not_retried(store: SentStore) -> None:
+async def test_a_permanent_failure_is_not_retried(store: AlertingState) -> None:
     hook = ScriptedChannel("hook", [AttemptFailed("HTTP 404", retry=False), None])
     dispatcher, waits = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
@@ -175,7 +175,7 @@ async def test_a_permanent_failure_is_not_retried(store: SentStore) -> None:
     )
 
 
-async def test_an_unexpected_error_counts_as_a_failed_attempt(store: SentStore) -> None:
+async def test_an_unexpected_error_counts_as_a_failed_attempt(store: AlertingState) -> None:
     hook = ScriptedChannel("hook", [RuntimeError("boom"), None])
     dispatcher, _ = _dispatcher(store, hook)
     alert, article = _alert(["hook"])
@@ -184,7 +184,7 @@ async def test_an_unexpected_error_counts_as_a_failed_attempt(store: SentStore) 
     assert record.last_error == "attempt 1: RuntimeError: boom"
 
 
-async def test_retry_after_is_honoured_within_the_cap(store: SentStore) -> None:
+async def test_retry_after_is_honoured_within_the_cap(store: AlertingState) -> None:
     hook = ScriptedChannel(
         "hook",
         [
@@ -199,7 +199,7 @@ async def test_retry_after_is_honoured_within_the_cap(store: SentStore) -> None:
     assert waits == [2.5, 3.0]
 
 
-async def test_a_delivered_channel_is_never_sent_again(store: SentStore) -> None:
+async def test_a_delivered_channel_is_never_sent_again(store: AlertingState) -> None:
     ok = ScriptedChannel("ok", [None])
     down = ScriptedChannel("down", [AttemptFailed("down", retry=True)], max_attempts=2)
     dispatcher, _ = _dispatcher(store, ok, down)
@@ -220,7 +220,7 @@ async def test_a_delivered_channel_is_never_sent_again(store: SentStore) -> None
 
 
 async def test_a_busy_channel_keeps_to_its_limit_and_holds_no_shared_slot(
-    store: SentStore,
+    store: AlertingState,
 ) -> None:
     slow = ScriptedChannel("slow", [None], max_concurrent=2)
     fast = ScriptedChannel("fast", [None])
@@ -249,16 +249,16 @@ async def test_a_busy_channel_keeps_to_its_limit_and_holds_no_shared_slot(
 async def test_state_survives_reopening_and_one_process_owns_the_file(tmp_path: Path) -> None:
     path = tmp_path / "alerting.sqlite3"
     alert, article = _alert(["hook"])
-    with SentStore(path) as store:
+    with AlertingState(path) as store:
         store.save(
             DeliveryRecord(alert.id, "hook", DeliveryStatus.DELIVERED, 2, None, NOW), now=NOW
         )
         with store.transaction(durable=True):
             store.add_alert(alert, article)
         with pytest.raises(ConfigError, match="in use by another process"):
-            SentStore(path).open()
+            AlertingState(path).open()
         assert store.db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    with SentStore(path) as reopened:
+    with AlertingState(path) as reopened:
         record = reopened.get(alert.id, "hook")
         assert record is not None and record.status is DeliveryStatus.DELIVERED
         assert record.delivered_at == NOW and record.attempts == 2
@@ -272,4 +272,4 @@ async def test_state_survives_reopening_and_one_process_owns_the_file(tmp_path: 
 
 def test_a_store_used_before_open_says_so(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="before open"):
-        SentStore(tmp_path / "x.sqlite3").get("a", "b")
+        AlertingState(tmp_path / "x.sqlite3").get("a", "b")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas import EnrichedArticle, window_alert_id
-from services.alerting.core import RULE_KINDS, Engine, parse_rules, window_horizon, window_start
+from services.alerting.core import Engine, parse_rules, window_horizon, window_start
 from tests.unit.alerting.articles import enriched
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -18,7 +18,7 @@ CHANNELS = "channels:\n  hook: {kind: webhook, url: 'https://hooks.example.org/x
 
 
 class MemoryState:
-    """The engine's AlertState in memory (the service keeps the same in SQLite)."""
+    """The engine's EngineState in memory (the service keeps the same in SQLite)."""
 
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], datetime] = {}
@@ -49,7 +49,7 @@ class MemoryState:
 
 
 def engine(rule: str) -> Engine:
-    return Engine(parse_rules(CHANNELS + rule, "r.yaml", env={}, kinds=RULE_KINDS))
+    return Engine(parse_rules(CHANNELS + rule, "r.yaml", env={}))
 
 
 def at(minutes: float, n: int) -> EnrichedArticle:

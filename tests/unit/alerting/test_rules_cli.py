@@ -17,16 +17,22 @@ def test_check_accepts_the_default_rules_and_names_mistakes(tmp_path: Path) -> N
     runner = CliRunner()
     ok = runner.invoke(app, ["rules", "check", str(RULES)])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["rules"]["deterrence"] == "match"
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
+    no_block = tmp_path / "no-block.yaml"
+    no_block.write_text(
         "rules:\n  - {id: x, name: X, kind: threshold, match: {languages: [ar]},"
         " channels: [nowhere]}\n",
         encoding="utf-8",
     )
-    failed = runner.invoke(app, ["rules", "check", str(bad)])
+    failed = runner.invoke(app, ["rules", "check", str(no_block)])
     assert failed.exit_code == 2
-    assert "bad.yaml: rule 'x' (rules[0]): threshold: a threshold rule needs" in failed.stderr
-    assert "channels: unknown channel 'nowhere'" in failed.stderr
+    assert "no-block.yaml: rule 'x' (rules[0]): threshold: a threshold rule needs" in failed.stderr
+    # Cross-references are checked once every rule is well-formed.
+    no_block.write_text(
+        no_block.read_text(encoding="utf-8").replace("threshold", "match"), encoding="utf-8"
+    )
+    failed = runner.invoke(app, ["rules", "check", str(no_block)])
+    assert failed.exit_code == 2
+    assert "rule 'x' (rules[0]): channels: unknown channel 'nowhere'" in failed.stderr
 
 
 def test_test_names_the_match_rules_each_text_would_fire(tmp_path: Path) -> None:

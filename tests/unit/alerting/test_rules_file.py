@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.alerting.core import RULE_KINDS, load_rules, parse_rules
+from services.alerting.core import SpikeParams, ThresholdParams, load_rules, parse_rules
 from services.alerting.core.rules import WebhookChannelConfig
 from services.common.errors import ConfigError
 
@@ -25,7 +25,7 @@ def _rules(body: str) -> str:
 
 def _error(text: str, env: dict[str, str] | None = None) -> str:
     with pytest.raises(ConfigError) as caught:
-        parse_rules(text, "watch.yaml", env=env or {}, kinds=RULE_KINDS)
+        parse_rules(text, "watch.yaml", env=env or {})
     return str(caught.value)
 
 
@@ -57,7 +57,7 @@ def test_a_valid_file_loads_every_field() -> None:
 
 
 def test_the_default_rules_file_watches_deterrence_and_bashagha() -> None:
-    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env={}, kinds=RULE_KINDS)
+    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env={})
     by_id = {rule.id: rule for rule in rule_set.rules}
     assert by_id["deterrence"].name == "Deterrence"
     assert by_id["deterrence"].match.actors.any == ["special-deterrence-force"]
@@ -76,7 +76,7 @@ def test_the_default_rules_file_takes_its_addresses_from_the_environment() -> No
         "RAQIB_WEBHOOK_SECRET": "k",
         "RAQIB_ALERT_EMAIL_TO": "desk@example.org",
     }
-    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env=env, kinds=RULE_KINDS)
+    rule_set = load_rules(REPO / "deploy" / "rules.yaml", env=env)
     hook = rule_set.channels["analysts-webhook"]
     assert isinstance(hook, WebhookChannelConfig)
     assert hook.url == "https://ops.example.org/hook"
@@ -206,13 +206,18 @@ def test_window_kinds_cooldown_and_digest_load() -> None:
         ),
         "watch.yaml",
         env={},
-        kinds=RULE_KINDS,
     )
     surge, breaking = rule_set.rules
-    assert surge.threshold is not None and surge.threshold.window.total_seconds() == 1800
+    assert isinstance(surge.params, ThresholdParams)
+    assert (surge.kind, surge.params.count, surge.params.window.total_seconds()) == (
+        "threshold",
+        5,
+        1800,
+    )
     assert surge.cooldown is not None and surge.cooldown.total_seconds() == 7200
     assert surge.digest is not None and surge.digest.window.days == 1
-    assert breaking.spike is not None and breaking.spike.factor == 4
+    assert isinstance(breaking.params, SpikeParams)
+    assert (breaking.params.factor, breaking.params.min_count) == (4, 2)
 
 
 @pytest.mark.parametrize(

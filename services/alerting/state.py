@@ -1,4 +1,4 @@
-"""Durable alerting state in one SQLite file: the outbox of raised alerts, per (alert id,
+"""Alerting's durable state in one SQLite file: the outbox of raised alerts, per (alert id,
 channel) the delivery status and every attempt, the window counts of threshold/spike rules,
 recent firings for cooldowns, and the open digests.
 
@@ -100,7 +100,7 @@ def _ts(at: datetime) -> float:
     return at.timestamp()
 
 
-class SentStore(StateFile):
+class AlertingState(StateFile):
     """The state file; ``open()`` before use (the app does it at start), ``close()`` after."""
 
     SCHEMA = _SCHEMA
@@ -252,7 +252,7 @@ class SentStore(StateFile):
         ).fetchone()
         return row is not None
 
-    # --- windows and cooldowns (the engine's AlertState) -------------------------------
+    # --- windows and cooldowns (the engine's EngineState) -------------------------------
 
     def record(self, rule_id: str, article_id: str, at: datetime) -> None:
         self.db.execute(

@@ -7,18 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.alerting.store import SentStore
+from services.alerting.state import AlertingState
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store() -> Iterator[SentStore]:
-    with SentStore(":memory:") as opened:
+def store() -> Iterator[AlertingState]:
+    with AlertingState(":memory:") as opened:
         yield opened
 
 
-def test_the_newest_event_counts_firings_of_rules_without_windows(store: SentStore) -> None:
+def test_the_newest_event_counts_firings_of_rules_without_windows(store: AlertingState) -> None:
     assert store.newest_event() is None
     store.record_fire("cooling|tripoli", T0, "a" * 16)  # a match rule with a cooldown
     assert store.newest_event() == T0
@@ -28,7 +28,7 @@ def test_the_newest_event_counts_firings_of_rules_without_windows(store: SentSto
     assert store.newest_event() == T0 + timedelta(hours=1)
 
 
-def test_prune_forgets_only_what_is_older_than_the_cut(store: SentStore) -> None:
+def test_prune_forgets_only_what_is_older_than_the_cut(store: AlertingState) -> None:
     old, recent = T0 - timedelta(days=3), T0 - timedelta(minutes=5)
     store.record("surge", "o" * 16, old)
     store.record("surge", "r" * 16, recent)

@@ -1,5 +1,5 @@
-"""Delivering what the outbox holds: each alert over its channels, concurrently, and each
-closed digest as one message per channel.
+"""Delivering what the outbox holds: each alert over its channels, concurrently, one task
+per alert, outside the consumer (digest members wait for their digest: ``digests.py``).
 
 Every attempt changes the alert's deliveries; the alert is published to ``alerts`` after
 each one (keyed by alert id, latest state wins), so the alert log shows the attempt history
@@ -14,20 +14,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
-from prometheus_client import Counter
+from faststream.kafka import KafkaBroker
 
-from schemas import Alert, AlertRule, Delivery, DeliveryStatus, EnrichedArticle
+from schemas import Alert, Delivery, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import Dispatcher, as_delivery
-from services.alerting.core import ChannelKind, DigestMessage, RuleSet
-from services.alerting.store import DeliveryRecord, OpenDigest, SentStore
+from services.alerting.core import ChannelKind
+from services.alerting.state import AlertingState, DeliveryRecord
 
 log = logging.getLogger("raqib.alerting")
-
-DIGESTS = Counter(
-    "raqib_alerting_digests_total", "Digest messages by outcome (sent, failed).", ["outcome"]
-)
 
 Publish = Callable[[Alert], Awaitable[bool]]  # False: the state did not reach the log
 DeadLetter = Callable[[Alert], Awaitable[None]]
@@ -37,13 +33,41 @@ def failed(alert: Alert) -> list[Delivery]:
     return [d for d in alert.deliveries if d.status is DeliveryStatus.FAILED]
 
 
+def alert_dead_letter(broker: KafkaBroker, topic: str, stage: str) -> DeadLetter:
+    """Sends an alert whose delivery failed for good to ``topic``, each attempt's error in
+    the ``x-raqib-*`` headers."""
+
+    async def dead_letter(alert: Alert) -> None:
+        errors = "; ".join(
+            f"{d.channel}: "
+            + " | ".join(f"#{a.number} {a.error}" for a in d.attempt_log if a.error)
+            for d in failed(alert)
+        )
+        headers = {
+            "x-raqib-stage": stage,
+            "x-raqib-error-type": "DeliveryFailed",
+            "x-raqib-error": errors[:4000],
+            "x-raqib-alert-id": alert.id,
+            "x-raqib-failed-at": datetime.now(UTC).isoformat(),
+        }
+        await broker.publish(
+            alert.model_dump_json().encode(), topic, key=alert.id.encode(), headers=headers
+        )
+        log.warning(
+            "alert delivery failed; dead-lettered",
+            extra={"alert_id": alert.id, "channels": [d.channel for d in failed(alert)]},
+        )
+
+    return dead_letter
+
+
 class AlertDeliverer:
     """Runs one task per alert; ``wait_for_room`` is the back-pressure on the consumer."""
 
     def __init__(
         self,
         dispatcher: Dispatcher,
-        store: SentStore,
+        state: AlertingState,
         kinds: Mapping[str, ChannelKind],
         *,
         publish: Publish,
@@ -51,7 +75,7 @@ class AlertDeliverer:
         max_pending: int,
     ) -> None:
         self.dispatcher = dispatcher
-        self.store = store
+        self.state = state
         self.kinds = kinds
         self.publish = publish
         self.dead_letter = dead_letter
@@ -69,11 +93,19 @@ class AlertDeliverer:
         """Deliver an alert of the outbox again (what is already delivered is skipped)."""
         if alert_id in self.pending:
             return False
-        stored = self.store.load_alert(alert_id)
+        stored = self.state.load_alert(alert_id)
         if stored is None:
             return False
         self.submit(*stored)
         return True
+
+    def resume_unfinished(self, *, failed_since: datetime) -> None:
+        """At start: deliver what a stop or crash left unfinished, and retry what failed
+        since ``failed_since`` (restarting after fixing a channel is how operators retry)."""
+        unfinished = self.state.unfinished(failed_since=failed_since)
+        resumed = [alert_id for alert_id in unfinished if self.resume(alert_id)]
+        if resumed:
+            log.info("resuming deliveries", extra={"alerts": len(resumed)})
 
     async def wait_for_room(self) -> None:
         while len(self.pending) >= self.max_pending:
@@ -138,82 +170,4 @@ class AlertDeliverer:
         if failed(final):
             await self.dead_letter(final)
         if logged:
-            self.store.mark_done(alert.id)
-
-
-class DigestSender:
-    """Sends every digest whose window has closed: one message per channel of its rule."""
-
-    def __init__(
-        self,
-        dispatcher: Dispatcher,
-        store: SentStore,
-        rule_set: RuleSet,
-        *,
-        publish: Publish,
-        dead_letter: DeadLetter,
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.store = store
-        self.rules = {rule.id: rule for rule in rule_set.rules}
-        self.kinds = rule_set.channel_kinds
-        self.publish = publish
-        self.dead_letter = dead_letter
-
-    async def send_due(self, now: datetime) -> int:
-        due = self.store.due_digests(now)
-        for digest in due:
-            await self._send(digest)
-        return len(due)
-
-    async def _send(self, open_digest: OpenDigest) -> None:
-        members = [self.store.load_alert(alert_id) for alert_id in open_digest.alert_ids]
-        items = [member for member in members if member is not None]
-        if not items:
-            self.store.mark_digest_sent(open_digest.id)
-            return
-        first = items[0][0]
-        rule = self.rules.get(open_digest.rule_id)
-        message = DigestMessage(
-            id=open_digest.id,
-            rule=AlertRule(id=first.rule.id, name=rule.name if rule else first.rule.name),
-            start=open_digest.start,
-            end=open_digest.end,
-            items=items,
-        )
-        channels = [d.channel for d in first.deliveries if d.channel in self.kinds]
-        alerts = {alert.id: alert for alert, _ in items}
-
-        async def on_attempt(record: DeliveryRecord) -> None:
-            delivery = as_delivery(record, self.kinds[record.channel], open_digest.id)
-            for alert_id, alert in alerts.items():
-                deliveries = [
-                    delivery if d.channel == record.channel else d for d in alert.deliveries
-                ]
-                alerts[alert_id] = alert.model_copy(update={"deliveries": deliveries})
-            await asyncio.gather(*(self.publish(alert) for alert in alerts.values()))
-
-        results = await asyncio.gather(
-            *(
-                self.dispatcher.deliver(
-                    open_digest.id, name, lambda channel: channel.send_digest(message), on_attempt
-                )
-                for name in channels
-            )
-        )
-        outcome = "failed" if any(r.status is DeliveryStatus.FAILED for r, _ in results) else "sent"
-        DIGESTS.labels(outcome).inc()
-        for alert in alerts.values():
-            if failed(alert):
-                await self.dead_letter(alert)
-            self.store.mark_done(alert.id)
-        self.store.mark_digest_sent(open_digest.id)
-        log.info(
-            "digest sent",
-            extra={
-                "digest_id": open_digest.id,
-                "rule": open_digest.rule_id,
-                "alerts": len(items),
-                "outcome": outcome,
-            },
-        )
+            self.state.mark_done(alert.id)

@@ -1,0 +1,64 @@
+"""The alerting service's background round, every ``DIGEST_CHECK_S``: alert states the alert
+log missed are published again, digests whose window closed are sent, and window events and
+firings no rule can reach any more are pruned (every ten minutes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from schemas import utc_now
+from services.alerting.alert_log import AlertLog
+from services.alerting.digests import DigestSender
+from services.alerting.state import AlertingState
+
+PRUNE_EVERY = timedelta(minutes=10)
+
+log = logging.getLogger("raqib.alerting")
+
+
+class Housekeeping:
+    """``start()`` runs the round in a task until ``stop()``; a failed round is logged and
+    the next one runs as usual."""
+
+    def __init__(
+        self,
+        alert_log: AlertLog,
+        digests: DigestSender,
+        state: AlertingState,
+        *,
+        horizon: timedelta,
+        every_s: float,
+    ) -> None:
+        self.alert_log = alert_log
+        self.digests = digests
+        self.state = state
+        self.horizon = horizon  # how far back in article time any rule looks
+        self.every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="alerting-digests")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        last_prune = datetime.min.replace(tzinfo=UTC)
+        while True:
+            try:
+                await self.alert_log.republish()
+                await self.digests.send_due(utc_now())
+                if utc_now() - last_prune > PRUNE_EVERY:
+                    newest = self.state.newest_event()
+                    if newest is not None:
+                        self.state.prune(older_than=newest - 2 * self.horizon)
+                    last_prune = utc_now()
+            except Exception:
+                log.exception("digest or pruning round failed; trying again")
+            await asyncio.sleep(self.every_s)
