@@ -73,7 +73,7 @@ stamp="$VENV/.raqib-installed-$extras"
 # rather than run as Python beside a stale build.
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
   || [ constraints.txt -nt "$stamp" ] \
-  || [ -n "$(find services/enrichment/core -name '*.py' -newer "$stamp" -print -quit)" ]; then
+  || [ -n "$(find services/enrichment/core services/common/arabic -name '*.py' -newer "$stamp" -print -quit)" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   # The versions CI tested (constraints.txt), not whatever was released last night.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \

@@ -1,11 +1,11 @@
-"""Keyword matching on normalised Arabic, with the same folding the tagger uses."""
+"""Keyword matching on normalised text, with the tagger's folding and clitics."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 
-from services.enrichment.core.normalize import normalize_arabic
+from services.common.arabic import has_arabic_letter, normalize_arabic, term_spellings
 
 
 def normalize(text: str) -> str:
@@ -17,8 +17,17 @@ def normalize(text: str) -> str:
 @lru_cache(maxsize=1024)
 def _pattern(keyword: str) -> re.Pattern[str]:
     # Arabic glues conjunctions, prepositions and the article to the word (والردع, بالردع):
-    # allow those clitics before the keyword, but no other letters on either side.
-    return re.compile(rf"(?<!\w)(?:[وفبلك]{{0,2}}(?:ال)?)?{re.escape(normalize(keyword))}(?!\w)")
+    # a keyword takes the clitics a topic term takes, and no other letters on either side.
+    normal = normalize(keyword)
+    spellings = "|".join(
+        _with_optional(sorted(clitics - {""}, key=len, reverse=True)) + re.escape(spelling)
+        for spelling, clitics in term_spellings(normal, arabic=has_arabic_letter(normal))
+    )
+    return re.compile(rf"(?<!\w)(?:{spellings})(?!\w)")
+
+
+def _with_optional(clitics: list[str]) -> str:
+    return f"(?:{'|'.join(map(re.escape, clitics))})?" if clitics else ""
 
 
 def matching_keywords(keywords: list[str], *texts: str) -> list[str]:

@@ -1,14 +1,16 @@
 """The enrichment service's pure core: normalise, clean, tag actors and topics, date.
 
 No I/O here except reading the knowledge base file; the Kafka wiring lives in ``app.py``.
-The hot modules may be compiled with mypyc (see ``compiled_build``); ``COMPILED`` says whether
-the compiled build is the one running. This file is never compiled.
+Text goes through the shared Arabic text layer (``services.common.arabic``). The hot modules
+are compiled with mypyc together with that layer's normaliser, when a C compiler is present
+(see ``services.common.arabic.compiled_build``); ``COMPILED`` says whether the compiled build
+is the one running. This file is never compiled.
 """
 
 # Before anything imports the compiled modules: fall back to their sources if the build is stale.
-from services.enrichment.core.compiled_build import is_compiled, use_fresh_build
+from services.common.arabic.compiled_build import check_build, is_compiled
 
-use_fresh_build()
+check_build()
 
 # ruff: noqa: E402
 from services.enrichment.core.cleaning import clean_text
@@ -16,7 +18,6 @@ from services.enrichment.core.dates import extract_published_date
 from services.enrichment.core.enrich import enrich
 from services.enrichment.core.errors import InvalidText
 from services.enrichment.core.knowledge_base import KnowledgeBase, load_knowledge_base
-from services.enrichment.core.normalize import normalize_arabic
 from services.enrichment.core.results import FoundEntity, FoundMention, FoundTopic, TagResult
 from services.enrichment.core.tagger import TAGGER_VERSION, Tagger
 
@@ -36,5 +37,4 @@ __all__ = [
     "enrich",
     "extract_published_date",
     "load_knowledge_base",
-    "normalize_arabic",
 ]

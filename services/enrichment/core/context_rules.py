@@ -11,18 +11,14 @@ import re
 from collections.abc import Set
 from typing import Final
 
-from services.enrichment.core.knowledge_base import DEFINITE_ALIAS_PREFIXES, Clause, WordSet
-from services.enrichment.core.normalize import NormalizedText
+from services.common.arabic.clitics import DEFINITE_STARTS
+from services.common.arabic.normalize import NormalizedText
+from services.enrichment.core.knowledge_base import Clause, WordSet
 
 __all__ = ["ClauseCheck", "MatchContext", "compile_clause", "words_match"]
 
 # A word with ال after a clitic (وال، بال، ...) or in the لل form.
-_DEFINITE_STARTS: Final = (
-    "لل",
-    "ولل",
-    "فلل",
-    *sorted(clitic + "ال" for clitic in DEFINITE_ALIAS_PREFIXES - {""}),
-)
+_DEFINITE_STARTS: Final = DEFINITE_STARTS
 _CLAUSE_PUNCTUATION: Final = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
 
 

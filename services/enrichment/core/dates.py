@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from services.enrichment.core.normalize import normalize_arabic
+from services.common.arabic import normalize_arabic
 
 __all__ = ["extract_published_date"]
 

@@ -13,16 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from schemas import EntityType
+from services.common.arabic import has_arabic_letter, normalize_arabic, with_clitics
 from services.common.errors import ConfigError
-from services.enrichment.core.normalize import normalize_arabic
-
-if TYPE_CHECKING:
-    from services.enrichment.core.matcher import Matcher
 
 __all__ = [
     "Actor",
@@ -39,11 +36,10 @@ __all__ = [
 ]
 
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF]")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _PACKAGED = "knowledge_base.yaml"
 
-# The actor ids DESIGN.md requires ("Actor ids"): every knowledge base must hold them, and an
+# The actor ids docs/design.md requires ("Actor ids"): every knowledge base must hold them, and an
 # evaluation file with `label_set: design` is labelled against them.
 DESIGN_ACTOR_IDS = frozenset(
     {
@@ -84,7 +80,7 @@ DESIGN_ACTOR_IDS = frozenset(
     }
 )
 
-# The topic ids DESIGN.md requires ("Topic ids").
+# The topic ids docs/design.md requires ("Topic ids").
 DESIGN_TOPIC_IDS = frozenset(
     {
         "foreign-fighters",
@@ -100,44 +96,13 @@ DESIGN_TOPIC_IDS = frozenset(
 )
 
 
-# The clitics a name may carry in the text (one definition for the matcher and the context
-# words): names take و ف ب ل ك and their pairs; names with ال take و ف ب ك in front of it and
-# the لل form (itself after و or ف); topic terms and context words also take ال and its
-# combinations; Latin words take none.
-NAME_PREFIXES = frozenset({"", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك"})
-DEFINITE_ALIAS_PREFIXES = frozenset({"", "و", "ف", "ب", "ك", "وب", "فب", "وك", "فك"})
-LL_FORM_PREFIXES = frozenset({"", "و", "ف"})
-TERM_PREFIXES = NAME_PREFIXES | frozenset(
-    {"ال", "وال", "فال", "بال", "كال", "لل", "ولل", "فلل", "وبال", "فبال", "وكال", "فكال"}
-)
-LATIN_PREFIXES = frozenset({""})
-# A context word matches after any of these (and a word with ال also with it dropped).
-CONTEXT_CLITICS = TERM_PREFIXES - {""}
-
-
-def _with_clitics(words: frozenset[str]) -> frozenset[str]:
-    """Every written form of ``words`` with a clitic in front (قوات: وقوات، بالقوات، ...).
-
-    Expanded once at load time, so a window of the text is tested with one set operation
-    instead of stripping clitics from each of its words.
-    """
-    forms = set(words)
-    for word in words:
-        if len(word) >= 2:
-            forms.update(clitic + word for clitic in CONTEXT_CLITICS)
-        if word.startswith("ال") and len(word) >= 4:
-            rest = word[2:]
-            forms.update(c + rest for c in CONTEXT_CLITICS if c.endswith(("ال", "لل")))
-    return frozenset(forms)
-
-
 @dataclass(frozen=True, slots=True)
 class WordSet:
     """Normalised context words (matched with any clitic in front) and phrases (as text)."""
 
     words: frozenset[str] = frozenset()
     phrases: tuple[str, ...] = ()
-    forms: frozenset[str] = frozenset()  # the words with every clitic: see _with_clitics
+    forms: frozenset[str] = frozenset()  # the words with every clitic: see with_clitics
     # Derived: the first word of every phrase (a window without one holds no phrase), and the
     # phrases padded with spaces as they are searched for in a window's text.
     phrase_heads: frozenset[str] = field(init=False)
@@ -249,21 +214,13 @@ class TopicDefinition:
 
 @dataclass(eq=False)
 class KnowledgeBase:
-    """Actors, rules and topics; the matcher (a trie of their words) is built once, on first use."""
+    """Actors, rules and topics: data only. The tagger builds its matcher (a trie of their
+    words) from it, once per knowledge base (``matcher.matcher_for``)."""
 
     version: str
     actors: dict[str, Actor]
     rules: dict[str, ContextRule]
     topics: dict[str, TopicDefinition]
-    _matcher: Matcher | None = field(default=None, repr=False)
-
-    @property
-    def matcher(self) -> Matcher:
-        if self._matcher is None:
-            from services.enrichment.core.matcher import Matcher
-
-            self._matcher = Matcher(self)
-        return self._matcher
 
     @property
     def alias_count(self) -> int:
@@ -397,7 +354,7 @@ class _Builder:
                 phrases.append(normal)
             else:
                 words.add(normal)
-        return WordSet(frozenset(words), tuple(phrases), _with_clitics(frozenset(words)))
+        return WordSet(frozenset(words), tuple(phrases), with_clitics(frozenset(words)))
 
     def ids(self, value: Any, where: str, actor_ids: set[str]) -> frozenset[str]:
         ids = frozenset(self.text(v, where) for v in self.listing(value, where))
@@ -553,7 +510,7 @@ class _Builder:
                         rule=rule,
                         case_sensitive=case_sensitive,
                         prefixes=prefixes,
-                        is_arabic=bool(_ARABIC_LETTER.search(variant)),
+                        is_arabic=has_arabic_letter(variant),
                         compact=_NON_ALNUM.sub("", written),
                     )
                 )
@@ -621,7 +578,7 @@ class _Builder:
                     topic_id=topic_id,
                     weight=weight,
                     case_sensitive=case_sensitive,
-                    is_arabic=bool(_ARABIC_LETTER.search(normal)),
+                    is_arabic=has_arabic_letter(normal),
                     compact=_NON_ALNUM.sub("", written),
                 ),
             )
@@ -644,7 +601,7 @@ def _spelling_variants(normal: str, *, latin: bool = True) -> list[str]:
         variants.append(normal.replace("عبد ", "عبد"))
     elif re.search(r"عبد(?=ال)", normal):
         variants.append(re.sub(r"عبد(?=ال)", "عبد ", normal))
-    elif latin and not _ARABIC_LETTER.search(normal):
+    elif latin and not has_arabic_letter(normal):
         variants += [v for v in _latin_variants(normal) if v != normal]
     return variants
 

@@ -10,13 +10,15 @@ of the knowledge base, and every match starts and ends on word boundaries by con
 words, this finds exactly what an Aho-Corasick automaton over the characters finds once its
 matches are filtered to word boundaries and allowed clitics, without visiting every character.
 
-The allowed clitics depend on the key:
+The allowed clitics depend on the key (``services.common.arabic.clitics`` defines them):
 
 - names (حفتر، طرابلس): و ف ب ل ك and their pairs (وب، فل، ...);
 - aliases starting with ال (الدبيبة، الردع): و ف ب ك in front of ال, and the لل form
   (للدبيبة), itself after و or ف — the لل spelling is a key of its own;
 - topic terms: the name clitics plus ال and its combinations (الاشتباكات، بالاشتباكات);
 - Latin: none.
+
+The tagger builds the matcher of a knowledge base once (``matcher_for``) and shares it.
 """
 
 from __future__ import annotations
@@ -24,20 +26,19 @@ from __future__ import annotations
 import re
 from operator import itemgetter
 from typing import Final
+from weakref import WeakKeyDictionary
 
-from services.enrichment.core.knowledge_base import (
+from services.common.arabic.clitics import (
     DEFINITE_ALIAS_PREFIXES,
     LATIN_PREFIXES,
     LL_FORM_PREFIXES,
     NAME_PREFIXES,
-    TERM_PREFIXES,
-    Alias,
-    KnowledgeBase,
-    TopicTerm,
+    term_spellings,
 )
-from services.enrichment.core.normalize import NormalizedText
+from services.common.arabic.normalize import NormalizedText
+from services.enrichment.core.knowledge_base import Alias, KnowledgeBase, TopicTerm
 
-__all__ = ["AliasMatch", "Matcher", "TermMatch", "resolve_overlaps"]
+__all__ = ["AliasMatch", "Matcher", "TermMatch", "matcher_for", "resolve_overlaps"]
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 
@@ -116,14 +117,7 @@ def _alias_keys(alias: Alias) -> list[tuple[str, frozenset[str]]]:
 
 
 def _term_keys(term: TopicTerm) -> list[tuple[str, frozenset[str]]]:
-    if not term.is_arabic:
-        return [(term.normalized, LATIN_PREFIXES)]
-    if term.normalized.startswith("ال"):
-        return [
-            (term.normalized, DEFINITE_ALIAS_PREFIXES),
-            ("لل" + term.normalized[2:], LL_FORM_PREFIXES),
-        ]
-    return [(term.normalized, TERM_PREFIXES)]
+    return term_spellings(term.normalized, arabic=term.is_arabic)
 
 
 class Matcher:
@@ -204,6 +198,18 @@ class Matcher:
                 entry = entry.other
             word_start += len(word) + 1
         return aliases, terms
+
+
+_MATCHERS: Final[WeakKeyDictionary[KnowledgeBase, Matcher]] = WeakKeyDictionary()
+
+
+def matcher_for(knowledge_base: KnowledgeBase) -> Matcher:
+    """The knowledge base's matcher, built on first use and shared by every tagger of it (it
+    is dropped with the knowledge base)."""
+    matcher = _MATCHERS.get(knowledge_base)
+    if matcher is None:
+        matcher = _MATCHERS[knowledge_base] = Matcher(knowledge_base)
+    return matcher
 
 
 def _keys(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Final
 
+from services.common.arabic.normalize import NormalizedText, normalize_text
 from services.enrichment.core.context_rules import (
     ClauseCheck,
     MatchContext,
@@ -31,8 +32,7 @@ from services.enrichment.core.knowledge_base import (
     KnowledgeBase,
     Surname,
 )
-from services.enrichment.core.matcher import AliasMatch, TermMatch, resolve_overlaps
-from services.enrichment.core.normalize import NormalizedText, normalize_text
+from services.enrichment.core.matcher import AliasMatch, TermMatch, matcher_for, resolve_overlaps
 from services.enrichment.core.results import FoundEntity, FoundMention, TagResult
 from services.enrichment.core.topics import decide_topics
 
@@ -164,7 +164,7 @@ class Tagger:
 
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
         self.knowledge_base = knowledge_base
-        self._matcher = knowledge_base.matcher
+        self._matcher = matcher_for(knowledge_base)
         self._actors = knowledge_base.actors
         self._rules = {rule.id: _CompiledRule.of(rule) for rule in knowledge_base.rules.values()}
 

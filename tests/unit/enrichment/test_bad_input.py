@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.arabic import normalize_arabic
 from services.common.errors import PermanentError
-from services.enrichment.core import InvalidText, Tagger, normalize_arabic
+from services.enrichment.core import InvalidText, Tagger
 
 
 def test_empty_input_has_no_entities(tagger: Tagger) -> None:

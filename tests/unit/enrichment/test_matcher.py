@@ -17,20 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common.arabic import TERM_PREFIXES, NormalizedText, normalize_text
 from services.enrichment.core import KnowledgeBase
-from services.enrichment.core.knowledge_base import (
-    TERM_PREFIXES,
-    Alias,
-    TopicTerm,
-    build_knowledge_base,
-)
+from services.enrichment.core.knowledge_base import Alias, TopicTerm, build_knowledge_base
 from services.enrichment.core.matcher import (
     AliasMatch,
     _alias_keys,
     _same_case,
     _term_keys,
+    matcher_for,
 )
-from services.enrichment.core.normalize import NormalizedText, normalize_text
 
 ROOT = Path(__file__).resolve().parents[3]
 EVALUATION = Path(__file__).resolve().parent / "evaluation"
@@ -120,7 +116,7 @@ def reference_find(
 def trie_find(
     knowledge_base: KnowledgeBase, normalized: NormalizedText
 ) -> tuple[AliasFound, TermFound]:
-    aliases, terms = knowledge_base.matcher.find(normalized)
+    aliases, terms = matcher_for(knowledge_base).find(normalized)
     check_order(aliases)
     found: AliasFound = {
         (start, end, word_start, clitic, alias, before, after)

@@ -4,8 +4,8 @@ from bisect import bisect_right
 
 import pytest
 
-from services.enrichment.core import normalize_arabic
-from services.enrichment.core.normalize import (
+from services.common.arabic import normalize_arabic
+from services.common.arabic.normalize import (
     _SPECIAL,
     _bisect_right,
     _fold,
