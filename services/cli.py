@@ -1,4 +1,4 @@
-"""``raqib``: the one command line for every entry point (contracts in DESIGN.md)."""
+"""``raqib``: the one command line for every entry point (contracts in docs/design.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 schemas_app = typer.Typer(help="The event contracts' JSON Schemas.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+settings_app = typer.Typer(help="Raqib's settings.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
 from services.alerting.cli import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")
@@ -172,3 +174,23 @@ register_indexer(app)  # raqib search, raqib kibana import
 
 if __name__ == "__main__":
     app()
+
+
+@settings_app.command("table")
+def settings_table(
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Put the table between the markers of this Markdown file instead."),
+    ] = None,
+) -> None:
+    """Print every setting (variable, default, meaning), made from the settings classes."""
+    from services import settings_table as generated
+
+    if write is None:
+        typer.echo(generated.table(), nl=False)
+        return
+    try:
+        changed = generated.write(write)
+    except (OSError, ValueError) as error:
+        _fail(f"settings table: {write}: {error}")
+    typer.echo(f"{write}: {'updated' if changed else 'already up to date'}", err=True)

@@ -107,15 +107,7 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         now=utc_now,
     )
 
-    subscribe_batches(
-        broker,
-        kafka.topic(ARTICLES_ENRICHED),
-        group_id=kafka.group(settings.group_id),
-        max_records=settings.batch_size,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-        handle=alert_batch,
-    )
+    subscribe_batches(broker, kafka.topic(ARTICLES_ENRICHED), settings, alert_batch)
 
     async def set_up() -> None:
         state.open()
@@ -125,7 +117,7 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         )
 
     async def resume() -> None:
-        since = utc_now() - timedelta(hours=settings.resume_failed_within_h)
+        since = utc_now() - timedelta(seconds=settings.resume_failed_within_s)
         deliverer.resume_unfinished(failed_since=since)
         housekeeping.start()
 

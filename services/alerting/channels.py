@@ -130,7 +130,7 @@ class EmailChannel:
                 password=smtp.password.get_secret_value() if smtp.password else None,
                 start_tls=smtp.starttls,
                 use_tls=smtp.tls,
-                timeout=smtp.timeout,
+                timeout=smtp.timeout_s,
                 tls_context=self.tls_context,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:

@@ -1,25 +1,35 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, ObservabilitySettings
+from services.common.settings import (
+    BatchConsumerSettings,
+    BatchSize,
+    BatchTimeout,
+    ConsumerGroup,
+    RaqibSettings,
+    Renamed,
+)
 
 # The repository's default rules, wherever the service is started from.
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent.parent / "deploy" / "rules.yaml"
 
 
-class SmtpSettings(BaseSettings):
+class SmtpSettings(RaqibSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAQIB_SMTP_", extra="ignore", populate_by_name=True
     )
+    renamed: ClassVar[Mapping[str, Renamed]] = {"timeout": Renamed("timeout_s")}
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=25, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str = Field(default="127.0.0.1", description="The SMTP server.")
+    port: int = Field(default=25, ge=1, le=65535, description="465 with TLS, 587 with STARTTLS.")
+    username: str | None = Field(default=None, description="Log in (AUTH) when set.")
+    password: SecretStr | None = Field(default=None, description="AUTH password.")
     starttls: bool | None = Field(
         default=None,
         description="Upgrade with STARTTLS: true = required, false = never, unset = when offered.",
@@ -35,15 +45,25 @@ class SmtpSettings(BaseSettings):
         validation_alias=AliasChoices("RAQIB_SMTP_FROM", "RAQIB_SMTP_SENDER"),
         description="Default From address; a channel's own `from` wins.",
     )
-    timeout: float = Field(default=30.0, gt=0, description="Seconds for one SMTP conversation.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Limit of one SMTP conversation.")
 
 
-class AlertingSettings(BaseSettings):
+class AlertingSettings(BatchConsumerSettings):
     model_config = SettingsConfigDict(env_prefix="RAQIB_ALERTING_", extra="ignore")
+    renamed: ClassVar[Mapping[str, Renamed]] = {
+        **BatchConsumerSettings.renamed,
+        "resume_failed_within_h": Renamed("resume_failed_within_s", 3600),
+    }
 
-    group_id: str = "raqib-alerting"
-    rules_file: Path = DEFAULT_RULES_FILE
-    state_file: Path = Path(".raqib/alerting.sqlite3")
+    group_id: ConsumerGroup = "raqib-alerting"
+    # Short: an alert's latency includes the wait for its batch to fill.
+    batch_size: BatchSize = 500
+    batch_timeout_s: BatchTimeout = 0.02
+    rules_file: Path = Field(default=DEFAULT_RULES_FILE, description="The watch rules (YAML).")
+    state_file: Path = Field(
+        default=Path(".raqib/alerting.sqlite3"),
+        description="SQLite file with the outbox, windows, cooldowns and digests.",
+    )
     retry_base_delay_s: float = Field(
         default=1.0, ge=0, description="Backoff before the second attempt; doubles each time."
     )
@@ -53,10 +73,6 @@ class AlertingSettings(BaseSettings):
         default=False,
         description="Let webhooks reach private, loopback and link-local addresses "
         "(local runs and tests only).",
-    )
-    batch_size: int = Field(default=500, ge=1, description="Articles read per poll at most.")
-    batch_timeout_ms: int = Field(
-        default=20, ge=1, description="How long a poll waits for articles when none are ready."
     )
     max_concurrent_sends: int = Field(
         default=64, ge=1, description="Delivery attempts in flight at once, all channels."
@@ -78,8 +94,8 @@ class AlertingSettings(BaseSettings):
     digest_check_s: float = Field(
         default=1.0, gt=0, description="How often closed digest windows are looked for."
     )
-    resume_failed_within_h: float = Field(
-        default=24.0,
+    resume_failed_within_s: float = Field(
+        default=24 * 3600.0,
         ge=0,
         description="At start, retry failed deliveries of alerts raised this recently.",
     )
@@ -87,5 +103,3 @@ class AlertingSettings(BaseSettings):
         default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,9 +1,10 @@
 """Kafka plumbing every stage shares: topic names, topic creation, the broker, dead letters.
 
 Delivery is at-least-once: subscribers use ``AckPolicy.NACK_ON_ERROR``, so an offset is
-committed only after the handler returned (its effect done). ``DeadLetterMiddleware`` turns a
-permanent failure into a dead-letter record and lets the offset advance; a transient failure is
-re-raised after a backoff, the offset is not committed and the message is read again.
+committed only after the handler returned (its effect done). A batch stage validates each record
+itself and dead-letters the bad ones (``publish_dead_letter``); a batch that fails as a whole is
+re-raised after a backoff (``RetryBackoffMiddleware``), its offsets are not committed and it is
+read again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -27,23 +28,13 @@ from faststream.kafka.security import parse_security
 from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import Counter
-from pydantic import ValidationError
 
-from services.common.errors import ConfigError, PermanentError
-from services.common.settings import KafkaSettings
+from services.common.errors import ConfigError
+from services.common.settings import BatchConsumerSettings, KafkaSettings
 
 ARTICLES_RAW = "articles.raw"
 ARTICLES_ENRICHED = "articles.enriched"
 ALERTS = "alerts"
-
-
-# Failures that no retry can cure: the message goes to the dead-letter topic.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    ValidationError,  # the message breaks the event contract
-    PermanentError,  # a stage said so
-    UnicodeDecodeError,
-    MessageSizeTooLargeError,  # what the stage would publish can never fit the broker's limit
-)
 
 
 MESSAGES = Counter(
@@ -106,26 +97,26 @@ def standalone_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         **client_options(settings),
         acks="all",
         enable_idempotence=settings.enable_idempotence,
-        metadata_max_age_ms=settings.metadata_max_age_ms,  # see partitions added in time
+        metadata_max_age_ms=milliseconds(settings.metadata_max_age_s),  # see new partitions
     )
 
 
 def make_broker(settings: KafkaSettings, *, stage: str) -> KafkaBroker:
-    """The stage's broker, with its dead-letter middleware already installed."""
+    """The stage's broker, with its retry-backoff middleware already installed."""
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=f"raqib-{stage}",
         acks="all",
         enable_idempotence=settings.enable_idempotence,
         max_batch_size=settings.producer_batch_bytes,
-        linger_ms=settings.producer_linger_ms,
+        linger_ms=milliseconds(settings.producer_linger_s),
         # Broker-level: FastStream hands it to the producer and to every subscriber's consumer.
-        metadata_max_age_ms=settings.metadata_max_age_ms,
+        metadata_max_age_ms=milliseconds(settings.metadata_max_age_s),
         security=kafka_security(settings),
         logger=app_logger(stage),
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines are noise at INFO
     )
-    broker.add_middleware(dead_letter_middleware(stage, broker, settings))
+    broker.add_middleware(retry_backoff_middleware(stage))
     return broker
 
 
@@ -137,21 +128,6 @@ def app_logger(stage: str) -> logging.Logger:
 Handler = Callable[..., Awaitable[None]]
 
 
-def stage_subscriber(
-    broker: KafkaBroker, topic: str, *, group_id: str, **options: Any
-) -> Callable[[Handler], object]:
-    """A stage's subscriber, with the delivery policy every stage shares: a new group reads
-    the topic from its start, and an offset is committed only after the handler returned."""
-    subscriber: Callable[[Handler], object] = broker.subscriber(
-        topic,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        **options,
-    )
-    return subscriber
-
-
 async def _undecoded(msg: StreamMessage[Any]) -> None:
     # A batch stage validates every record itself, so one bad record does not fail its batch:
     # FastStream must not parse the batch as JSON.
@@ -161,24 +137,26 @@ async def _undecoded(msg: StreamMessage[Any]) -> None:
 def subscribe_batches(
     broker: KafkaBroker,
     topic: str,
-    *,
-    group_id: str,
-    max_records: int,
-    batch_timeout_ms: int,
-    fetch_max_wait_ms: int,
+    consumer: BatchConsumerSettings,
     handle: Callable[[tuple[Any, ...]], Awaitable[None]],
+    *,
+    group_id: str | None = None,
 ) -> None:
-    """A batch stage's subscriber: ``handle`` gets the raw records of each poll (aiokafka
-    ``ConsumerRecord``s, undecoded), and the batch is committed only after it returned."""
+    """A batch stage's subscriber on ``topic`` (its cluster name): ``handle`` gets the raw
+    records of each poll (aiokafka ``ConsumerRecord``s, undecoded) and the batch is committed
+    only after it returned. A new group reads the topic from its start. ``group_id`` stands in
+    for the consumer's own group where a stage reads two topics."""
+    kafka = consumer.kafka
 
-    @stage_subscriber(
-        broker,
+    @broker.subscriber(
         topic,
-        group_id=group_id,
+        group_id=kafka.group(group_id or consumer.group_id),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
-        max_records=max_records,
-        batch_timeout_ms=batch_timeout_ms,
-        fetch_max_wait_ms=fetch_max_wait_ms,
+        max_records=consumer.batch_size,
+        batch_timeout_ms=milliseconds(consumer.batch_timeout_s),
+        fetch_max_wait_ms=milliseconds(kafka.fetch_max_wait_s),
         decoder=_undecoded,
     )
     async def handle_batch(msg: KafkaMessage) -> None:
@@ -259,29 +237,17 @@ async def publish_dead_letter(
     )
 
 
-def dead_letter_middleware(
-    stage: str, broker: KafkaBroker, settings: KafkaSettings, *, max_backoff: float = 30.0
-) -> type[BaseMiddleware]:
-    """Build the middleware class that routes one stage's failures (see module docstring)."""
-    failures = 0  # consecutive transient failures of this stage: drives the backoff
+def retry_backoff_middleware(stage: str, *, max_backoff: float = 30.0) -> type[BaseMiddleware]:
+    """The middleware that counts a stage's batches and, when one fails as a whole, waits
+    before it is read again: 0.4 s, doubling with each failure in a row, at most ``max_backoff``.
+    """
+    failures = 0  # consecutive failures of this stage: drives the backoff
 
-    class DeadLetterMiddleware(BaseMiddleware):
+    class RetryBackoffMiddleware(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
             nonlocal failures
             try:
                 result = await call_next(msg)
-            except PERMANENT_ERRORS as error:
-                await publish_dead_letter(
-                    broker,
-                    settings,
-                    stage,
-                    msg.raw_message,
-                    msg.body,
-                    type(error).__name__,
-                    str(error),
-                )
-                failures = 0
-                return None
             except Exception as error:
                 failures += 1
                 delay = min(max_backoff, 0.2 * 2 ** min(failures, 8))
@@ -302,4 +268,9 @@ def dead_letter_middleware(
             MESSAGES.labels(stage, "ok").inc()
             return result
 
-    return DeadLetterMiddleware
+    return RetryBackoffMiddleware
+
+
+def milliseconds(seconds: float) -> int:
+    """A duration in seconds (Raqib's settings) as the Kafka clients take it."""
+    return round(seconds * 1000)

@@ -1,54 +1,113 @@
 """Setting groups shared by several services; each has its own environment prefix.
 
 A service's ``Settings`` class composes the groups it needs, so ``RAQIB_KAFKA_BOOTSTRAP_SERVERS``
-means the same thing to every service.
+means the same thing to every service. Every duration is in seconds, and its name ends in
+``_S`` (decision 48); a renamed setting is still read under its old name, with a warning, for
+one release.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+log = logging.getLogger("raqib.settings")
 
-class KafkaSettings(BaseSettings):
+
+class Renamed(NamedTuple):
+    """A setting's old name: its value times ``scale`` is the value of ``new``."""
+
+    new: str
+    scale: float = 1.0
+
+
+class RaqibSettings(BaseSettings):
+    """A settings group that still reads the old names of its renamed settings."""
+
+    renamed: ClassVar[Mapping[str, Renamed]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_names(cls, data: Any) -> Any:
+        if not cls.renamed or not isinstance(data, Mapping):
+            return data
+        values = dict(data)
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        for old, (new, scale) in cls.renamed.items():
+            variable = f"{prefix}{old}".upper()
+            raw = values.pop(old, None)
+            if raw is None:
+                raw = os.environ.get(variable)
+            if raw is None:
+                continue
+            replacement = f"{prefix}{new}".upper()
+            message = f"{variable} is deprecated: set {replacement}"
+            if scale != 1:
+                message += f" (its value times {scale:g})"
+            warnings.warn(message, FutureWarning, stacklevel=2)
+            log.warning("deprecated setting", extra={"setting": variable, "use": replacement})
+            if new not in values:  # the new name wins when both are set
+                values[new] = float(raw) * scale
+        return values
+
+
+class KafkaSettings(RaqibSettings):
     model_config = SettingsConfigDict(env_prefix="RAQIB_KAFKA_", extra="ignore")
+    renamed: ClassVar[Mapping[str, Renamed]] = {
+        "producer_linger_ms": Renamed("producer_linger_s", 0.001),
+        "fetch_max_wait_ms": Renamed("fetch_max_wait_s", 0.001),
+        "metadata_max_age_ms": Renamed("metadata_max_age_s", 0.001),
+    }
 
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Brokers to connect to, host:port, comma-separated."
+    )
     prefix: str = Field(
         default="",
         description="Put before every topic and consumer-group name, so several Raqibs (or "
         "test runs) share one cluster without seeing each other's records or offsets.",
     )
     partitions: int = Field(default=3, ge=1, description="Partitions of topics created at start.")
-    replication_factor: int = Field(default=1, ge=1)
-    # Producers get a producer id, so a retried send is never written twice (Kafka's own
-    # default since 3.0); turn it off only for a broker that refuses InitProducerId.
-    enable_idempotence: bool = True
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each topic created at start."
+    )
+    # Kafka's own default since 3.0; turn it off only for a broker that refuses InitProducerId.
+    enable_idempotence: bool = Field(
+        default=True, description="Producers get a producer id: a retried send is written once."
+    )
+    security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: str | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     # A batch stage publishes hundreds of ~10 KB records at once; aiokafka's 16 KiB default
     # batch sends them one request each (200 records: 125 ms, against 20 ms batched).
     producer_batch_bytes: int = Field(
         default=512 * 1024, ge=16 * 1024, description="Largest producer batch per partition."
     )
-    producer_linger_ms: int = Field(
-        default=5, ge=0, description="How long the producer waits to fill a batch."
+    producer_linger_s: float = Field(
+        default=0.005, ge=0, description="How long the producer waits to fill a batch."
     )
-    # Kafka's default is 500 ms; a broker answers as soon as data is there, so the wait only
+    # Kafka's default is 0.5 s; a broker answers as soon as data is there, so the wait only
     # bounds how long an idle consumer's fetch is held (a shorter one notices a stop sooner).
-    fetch_max_wait_ms: int = Field(
-        default=50,
+    fetch_max_wait_s: float = Field(
+        default=0.05,
         ge=0,
         description="Longest the broker may hold a consumer's fetch that found too little.",
     )
     # Kafka's default is 5 min: partitions added to a running topic stay unread that long.
-    metadata_max_age_ms: int = Field(
-        default=30_000,
-        ge=1000,
+    metadata_max_age_s: float = Field(
+        default=30.0,
+        ge=1,
         description="Longest a client keeps cluster metadata before refreshing it, so "
         "partitions added to a topic are consumed (and produced to) within this time.",
     )
@@ -66,31 +125,60 @@ class KafkaSettings(BaseSettings):
         return self.topic(f"{stage}.dlq")
 
 
-class ElasticsearchSettings(BaseSettings):
+class ElasticsearchSettings(RaqibSettings):
     """The search engine: Elasticsearch 8 or OpenSearch 2 (both under ``RAQIB_ES_``)."""
 
     model_config = SettingsConfigDict(env_prefix="RAQIB_ES_", extra="ignore")
+    renamed: ClassVar[Mapping[str, Renamed]] = {"request_timeout": Renamed("request_timeout_s")}
 
-    url: str = "http://127.0.0.1:9200"
+    url: str = Field(default="http://127.0.0.1:9200", description="The engine's HTTP(S) URL.")
     engine: Literal["auto", "elasticsearch", "opensearch"] = Field(
         default="auto", description="Which engine serves the URL; auto asks its root endpoint."
     )
-    username: str | None = None
-    password: SecretStr | None = None
-    api_key: SecretStr | None = None
-    ca_certs: str | None = None
-    verify_certs: bool = True
-    request_timeout: float = Field(default=30.0, gt=0)
-    articles_alias: str = "raqib-articles"
-    alerts_alias: str = "raqib-alerts"
+    username: str | None = Field(default=None, description="Basic authentication user.")
+    password: SecretStr | None = Field(default=None, description="Basic authentication password.")
+    api_key: SecretStr | None = Field(default=None, description="Used instead of a user.")
+    ca_certs: str | None = Field(default=None, description="CA bundle of the engine's certificate.")
+    verify_certs: bool = Field(default=True, description="Check the engine's TLS certificate.")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="Limit of one request.")
+    articles_alias: str = Field(
+        default="raqib-articles",
+        description="Read alias of the articles; each month's index is the alias + -YYYY.MM.",
+    )
+    alerts_alias: str = Field(default="raqib-alerts", description="Read alias of the alerts.")
 
 
-class ObservabilitySettings(BaseSettings):
+class ObservabilitySettings(RaqibSettings):
     model_config = SettingsConfigDict(env_prefix="RAQIB_", extra="ignore")
 
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     metrics_port: int | None = Field(
         default=None, description="Serve Prometheus metrics on this port when set."
     )
     # Loopback unless told otherwise; containers set 0.0.0.0 so Prometheus can scrape them.
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics listen on.")
+
+
+# What every batch stage's consumer is set with, declared once; each stage gives its defaults.
+ConsumerGroup = Annotated[
+    str, Field(description="The stage's consumer group (RAQIB_KAFKA_PREFIX goes before it).")
+]
+BatchSize = Annotated[int, Field(ge=1, description="Most records handled and committed at once.")]
+BatchTimeout = Annotated[
+    float, Field(gt=0, description="Longest wait for a batch to fill before handling it.")
+]
+
+
+class BatchConsumerSettings(RaqibSettings):
+    """A batch stage's consumer: its group, how many records it takes at once, how long it waits
+    for them. A stage's settings class derives from this with its own prefix and defaults."""
+
+    renamed: ClassVar[Mapping[str, Renamed]] = {
+        "batch_timeout_ms": Renamed("batch_timeout_s", 0.001)
+    }
+
+    group_id: ConsumerGroup
+    batch_size: BatchSize
+    batch_timeout_s: BatchTimeout
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

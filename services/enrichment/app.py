@@ -50,15 +50,7 @@ def build_app(
 
     enrich_batch = BatchEnricher(tagger, publish, dead_letter, now=utc_now)
 
-    subscribe_batches(
-        broker,
-        topics.topic(ARTICLES_RAW),
-        group_id=topics.group(settings.group_id),
-        max_records=settings.batch_size,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-        handle=enrich_batch,
-    )
+    subscribe_batches(broker, topics.topic(ARTICLES_RAW), settings, enrich_batch)
 
     app = FastStream(broker, logger=app_logger(STAGE))
 

@@ -3,23 +3,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, ObservabilitySettings
+from services.common.settings import (
+    BatchConsumerSettings,
+    BatchSize,
+    BatchTimeout,
+    ConsumerGroup,
+)
 
 
-class EnrichmentSettings(BaseSettings):
+class EnrichmentSettings(BatchConsumerSettings):
     model_config = SettingsConfigDict(env_prefix="RAQIB_ENRICHMENT_", extra="ignore")
 
-    group_id: str = "raqib-enrichment"
-    batch_size: int = Field(
-        default=200, ge=1, description="Most records enriched and committed together."
-    )
-    batch_timeout_ms: int = Field(
-        default=200, ge=1, description="Longest wait for a batch to fill before enriching it."
-    )
+    group_id: ConsumerGroup = "raqib-enrichment"
+    batch_size: BatchSize = 200
+    batch_timeout_s: BatchTimeout = 0.2
     knowledge_base: Path | None = Field(
         default=None, description="A knowledge-base YAML file; the packaged one when unset."
     )
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

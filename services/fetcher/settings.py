@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, ObservabilitySettings
+from services.common.settings import KafkaSettings, ObservabilitySettings, RaqibSettings
 
 
-class FetcherSettings(BaseSettings):
+class FetcherSettings(RaqibSettings):
     model_config = SettingsConfigDict(env_prefix="RAQIB_FETCHER_", extra="ignore")
 
     feeds_file: Path = Field(
@@ -19,18 +19,23 @@ class FetcherSettings(BaseSettings):
         default=Path(".raqib/fetcher.sqlite3"),
         description="SQLite file with per-feed state and the articles already published.",
     )
-    user_agent: str = "raqib-fetcher/0.1 (news monitoring; feed reader)"
+    user_agent: str = Field(
+        default="raqib-fetcher/0.1 (news monitoring; feed reader)",
+        description="Sent with every request.",
+    )
     timeout_s: float = Field(
         default=20.0, gt=0, description="Whole-request limit: connect, headers and body."
     )
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    max_redirects: int = Field(default=5, ge=0)
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Longer bodies are cut off and refused."
+    )
+    max_redirects: int = Field(default=5, ge=0, description="Redirect hops followed at most.")
     allow_private: bool = Field(
         default=False,
         description="Allow private, loopback and link-local addresses (local runs and tests).",
     )
     max_concurrent_requests: int = Field(default=16, ge=1, description="Over all hosts.")
-    max_requests_per_host: int = Field(default=2, ge=1)
+    max_requests_per_host: int = Field(default=2, ge=1, description="At once, to one host.")
     host_delay_s: float = Field(
         default=1.0, ge=0, description="Least time between two requests to one host."
     )

@@ -48,19 +48,10 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
         store, dead_letter, alert_builder(alerts), kind="alerts", limits=limits
     )
     kafka = settings.kafka
-    for topic, group_id, indexer in (
-        (ARTICLES_ENRICHED, settings.group_id, article_indexer),
-        (ALERTS, settings.alerts_group_id, alert_indexer),
-    ):
-        subscribe_batches(
-            broker,
-            kafka.topic(topic),
-            group_id=kafka.group(group_id),
-            max_records=settings.batch_size,
-            batch_timeout_ms=settings.batch_timeout_ms,
-            fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-            handle=indexer,
-        )
+    subscribe_batches(broker, kafka.topic(ARTICLES_ENRICHED), settings, article_indexer)
+    subscribe_batches(
+        broker, kafka.topic(ALERTS), settings, alert_indexer, group_id=settings.alerts_group_id
+    )
 
     async def set_up() -> None:
         await ensure_topics(

@@ -244,7 +244,7 @@ async def detect_engine(settings: ElasticsearchSettings) -> EngineKind:
     verify: Any = settings.ca_certs or settings.verify_certs
     try:
         async with httpx.AsyncClient(
-            verify=verify, timeout=settings.request_timeout, auth=auth.get("basic_auth")
+            verify=verify, timeout=settings.request_timeout_s, auth=auth.get("basic_auth")
         ) as client:
             answer = await client.get(settings.url.rstrip("/") + "/", headers=headers)
             answer.raise_for_status()
@@ -268,7 +268,7 @@ def engine_for(
     if kind == "elasticsearch":
         options: dict[str, Any] = {
             "node_class": "httpxasync",  # no aiohttp needed
-            "request_timeout": settings.request_timeout,
+            "request_timeout": settings.request_timeout_s,
             "verify_certs": settings.verify_certs,
             "max_retries": max_retries,
             "retry_on_timeout": True,
@@ -279,7 +279,7 @@ def engine_for(
             options["ca_certs"] = settings.ca_certs
         return ElasticsearchEngine(elasticsearch.AsyncElasticsearch(settings.url, **options))
     os_options: dict[str, Any] = {
-        "timeout": settings.request_timeout,
+        "timeout": settings.request_timeout_s,
         "verify_certs": settings.verify_certs,
         "max_retries": max_retries,
         "retry_on_timeout": True,

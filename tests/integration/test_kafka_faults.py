@@ -233,7 +233,7 @@ async def test_a_broker_restart_mid_stream_indexes_every_article_exactly_once(
     tagger = CountingTagger()
     enrichment = build_enrichment(EnrichmentSettings(kafka=kafka), tagger=tagger.as_tagger())
     indexer = build_indexer(
-        IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_ms=200)
+        IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_s=0.2)
     )
     publisher = StreamPublisher(kafka.bootstrap_servers)
     halfway = asyncio.Event()
@@ -359,14 +359,14 @@ async def test_replicas_joining_and_leaving_mid_stream_miss_no_article(
 
 # --- 3. partitions added to a topic the stage is consuming ------------------------------------
 
-METADATA_MAX_AGE_MS = 1000
+METADATA_MAX_AGE_S = 1.0
 NEW_PARTITIONS_SEEN_WITHIN_S = 20.0
 
 
 async def test_partitions_added_while_running_are_consumed(
     kafka_settings: KafkaSettings, namespace: str
 ) -> None:
-    kafka = kafka_settings.model_copy(update={"metadata_max_age_ms": METADATA_MAX_AGE_MS})
+    kafka = kafka_settings.model_copy(update={"metadata_max_age_s": METADATA_MAX_AGE_S})
     topic = kafka.topic(ARTICLES_RAW)
     before = [raw_article(namespace, n) for n in range(3)]
     after = [raw_article(namespace, n) for n in range(3, 9)]

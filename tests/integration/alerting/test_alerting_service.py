@@ -75,7 +75,7 @@ def settings_for(
         allow_private_targets=True,  # the receivers listen on 127.0.0.1
         digest_check_s=0.2,
         kafka=kafka,
-        smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else free_port(), timeout=5),
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else free_port(), timeout_s=5),
         **env,  # type: ignore[arg-type]
     )
 

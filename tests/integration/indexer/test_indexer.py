@@ -37,7 +37,7 @@ STAND_IN_SAVE_INTERVAL = 2.0
 
 
 def settings_for(kafka: KafkaSettings, es: ElasticsearchSettings) -> IndexerSettings:
-    return IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_ms=200)
+    return IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_s=0.2)
 
 
 async def publish(

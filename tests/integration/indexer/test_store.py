@@ -145,7 +145,7 @@ async def test_a_deleted_month_comes_back_with_its_mappings_never_guessed(
 @pytest.mark.parametrize("engine", ["auto", "elasticsearch", "opensearch"])
 async def test_an_unreachable_engine_is_transient(engine: str) -> None:
     settings = ElasticsearchSettings(
-        url=f"http://127.0.0.1:{free_port()}", request_timeout=2, engine=engine
+        url=f"http://127.0.0.1:{free_port()}", request_timeout_s=2, engine=engine
     )
     layout = article_layout(settings.articles_alias)
     unreachable = IndexStore(open_engine(settings, max_retries=0), [layout])

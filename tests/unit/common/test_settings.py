@@ -33,13 +33,35 @@ def test_secrets_never_reach_a_log_line(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_the_consumer_fetch_wait_is_one_kafka_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert KafkaSettings().fetch_max_wait_ms == 50
-    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "500")
-    assert KafkaSettings().fetch_max_wait_ms == 500
-    assert AlertingSettings().kafka.fetch_max_wait_ms == 500
-    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "-1")
-    with pytest.raises(ValidationError, match="fetch_max_wait_ms"):
+    assert KafkaSettings().fetch_max_wait_s == 0.05
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_S", "0.5")
+    assert KafkaSettings().fetch_max_wait_s == 0.5
+    assert AlertingSettings().kafka.fetch_max_wait_s == 0.5
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_S", "-1")
+    with pytest.raises(ValidationError, match="fetch_max_wait_s"):
         KafkaSettings()
+
+
+def test_an_old_name_is_read_in_seconds_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "500")
+    monkeypatch.setenv("RAQIB_ALERTING_RESUME_FAILED_WITHIN_H", "2")
+    with pytest.warns(FutureWarning, match="RAQIB_KAFKA_FETCH_MAX_WAIT_MS is deprecated"):
+        assert KafkaSettings().fetch_max_wait_s == 0.5
+    with pytest.warns(FutureWarning, match="set RAQIB_ALERTING_RESUME_FAILED_WITHIN_S"):
+        assert AlertingSettings().resume_failed_within_s == 7200
+    # The new name wins when both are set; a bad old value is refused like a bad new one.
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_S", "0.1")
+    with pytest.warns(FutureWarning):
+        assert KafkaSettings().fetch_max_wait_s == 0.1
+    monkeypatch.delenv("RAQIB_KAFKA_FETCH_MAX_WAIT_S")
+    monkeypatch.setenv("RAQIB_KAFKA_FETCH_MAX_WAIT_MS", "soon")
+    with pytest.raises(ValidationError), pytest.warns(FutureWarning):
+        KafkaSettings()
+
+
+def test_an_old_name_given_in_code_is_read_too() -> None:
+    with pytest.warns(FutureWarning, match="RAQIB_SMTP_TIMEOUT"):
+        assert SmtpSettings(timeout=5).timeout_s == 5
 
 
 def test_the_smtp_sender_comes_only_from_its_own_variables(

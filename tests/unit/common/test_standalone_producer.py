@@ -29,7 +29,7 @@ async def test_the_standalone_producer_uses_the_kafka_security_settings() -> Non
 
 async def test_the_standalone_producer_refreshes_metadata_like_the_stages() -> None:
     # A producer that kept Kafka's 5-minute default would not see partitions added meanwhile.
-    producer = standalone_producer(KafkaSettings(metadata_max_age_ms=7_000))
+    producer = standalone_producer(KafkaSettings(metadata_max_age_s=7))
     try:
         assert producer.client._metadata_max_age_ms == 7_000
     finally:
