@@ -17,7 +17,7 @@ from faststream import FastStream
 
 from schemas import Alert, utc_now
 from services.alerting.alert_log import AlertLog
-from services.alerting.batch import BatchAlerter, Record
+from services.alerting.batch import BatchAlerter
 from services.alerting.channels import Dispatcher, build_channels
 from services.alerting.core import Engine, load_rules, window_horizon
 from services.alerting.deliverer import AlertDeliverer, alert_dead_letter
@@ -29,9 +29,9 @@ from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
     app_logger,
+    dead_letterer,
     ensure_topics,
     make_broker,
-    publish_dead_letter,
     subscribe_batches,
 )
 
@@ -68,10 +68,7 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             alert.model_dump_json().encode(), kafka.topic(ALERTS), key=alert.id.encode()
         )
 
-    async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(
-            broker, kafka, STAGE, record, record.value or b"", error_type, error
-        )
+    dead_letter = dead_letterer(broker, settings.kafka, STAGE)
 
     dead_letter_alert = alert_dead_letter(broker, kafka.dead_letter_topic(STAGE), STAGE)
     alert_log = AlertLog(

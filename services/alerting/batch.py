@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
 
-from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -28,6 +26,7 @@ from schemas import Alert, EnrichedArticle
 from services.alerting.core import Engine, window_start
 from services.alerting.deliverer import AlertDeliverer, Publish
 from services.alerting.state import AlertingState
+from services.common.kafka import DeadLetter, Record
 
 ALERTS_RAISED = Counter("raqib_alerting_alerts_total", "Alerts raised, by rule.", ["rule"])
 ALERTS_SUPPRESSED = Counter(
@@ -38,9 +37,6 @@ ALERTS_REPEATED = Counter(
 )
 
 log = logging.getLogger("raqib.alerting")
-
-Record: TypeAlias = ConsumerRecord[Any, Any]
-DeadLetter = Callable[[Record, str, str], Awaitable[None]]
 
 
 class BatchAlerter:

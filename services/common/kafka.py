@@ -16,9 +16,9 @@ import ssl
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy, BaseMiddleware
@@ -198,6 +198,23 @@ def dead_letter_headers(stage: str, source: Any, error_type: str, error: str) ->
         "x-raqib-source-offset": str(getattr(source, "offset", "")),
         "x-raqib-failed-at": datetime.now(UTC).isoformat(),
     }
+
+
+# A consumed record as a batch handler gets it, undecoded.
+Record: TypeAlias = ConsumerRecord[Any, Any]
+# Send one consumed record to the stage's dead-letter topic with its error type and message.
+DeadLetter = Callable[[Record, str, str], Awaitable[None]]
+
+
+def dead_letterer(broker: KafkaBroker, settings: KafkaSettings, stage: str) -> DeadLetter:
+    """The stage's ``DeadLetter``: the record's own bytes to ``<stage>.dlq``."""
+
+    async def dead_letter(record: Record, error_type: str, error: str) -> None:
+        await publish_dead_letter(
+            broker, settings, stage, record, record.value or b"", error_type, error
+        )
+
+    return dead_letter
 
 
 async def publish_dead_letter(

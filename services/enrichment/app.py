@@ -16,12 +16,12 @@ from services.common.kafka import (
     ARTICLES_ENRICHED,
     ARTICLES_RAW,
     app_logger,
+    dead_letterer,
     ensure_topics,
     make_broker,
-    publish_dead_letter,
     subscribe_batches,
 )
-from services.enrichment.batch import BatchEnricher, Record
+from services.enrichment.batch import BatchEnricher
 from services.enrichment.core import Tagger, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
 
@@ -43,10 +43,7 @@ def build_app(
         ack: Awaitable[object] = await enriched.publish(value, key=key, no_confirm=True)
         return ack
 
-    async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(
-            broker, settings.kafka, STAGE, record, record.value or b"", error_type, error
-        )
+    dead_letter = dead_letterer(broker, settings.kafka, STAGE)
 
     enrich_batch = BatchEnricher(tagger, publish, dead_letter, now=utc_now)
 

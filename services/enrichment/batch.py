@@ -16,15 +16,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias
 
-from aiokafka import ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from schemas import RawArticle
 from services.common.errors import TransientError
+from services.common.kafka import DeadLetter, Record
 from services.enrichment.core import Tagger, enrich
 
 # Records tagged between two chances for the producer to send what is queued (a chance costs
@@ -43,11 +42,9 @@ RETRIED_BATCHES = Counter(
 
 log = logging.getLogger("raqib.enrichment")
 
-Record: TypeAlias = ConsumerRecord[Any, Any]
 # Hand ``value`` to the producer for articles.enriched under ``key``; returns, once queued,
 # what to await for the broker's acknowledgement.
 Publish = Callable[[bytes, bytes], Awaitable[Awaitable[object]]]
-DeadLetter = Callable[[Record, str, str], Awaitable[None]]
 
 
 class BatchEnricher:

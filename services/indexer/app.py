@@ -14,12 +14,12 @@ from services.common.kafka import (
     ALERTS,
     ARTICLES_ENRICHED,
     app_logger,
+    dead_letterer,
     ensure_topics,
     make_broker,
-    publish_dead_letter,
     subscribe_batches,
 )
-from services.indexer.batch import BatchIndexer, Record
+from services.indexer.batch import BatchIndexer
 from services.indexer.core import alert_builder, alert_layout, article_builder, article_layout
 from services.indexer.engines import open_engine
 from services.indexer.settings import IndexerSettings
@@ -36,10 +36,7 @@ def build_app(settings: IndexerSettings | None = None) -> FastStream:
     limits = settings.bulk_limits()
     store = IndexStore(open_engine(es), [articles, alerts])
 
-    async def dead_letter(record: Record, error_type: str, error: str) -> None:
-        await publish_dead_letter(
-            broker, settings.kafka, STAGE, record, record.value or b"", error_type, error
-        )
+    dead_letter = dead_letterer(broker, settings.kafka, STAGE)
 
     article_indexer = BatchIndexer(
         store, dead_letter, article_builder(articles), kind="articles", limits=limits

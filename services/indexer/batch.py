@@ -13,12 +13,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeAlias
+from typing import Protocol
 
-from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
 from services.common.errors import TransientError
+from services.common.kafka import DeadLetter, Record
 from services.indexer.core import (
     BulkOutcome,
     DocumentBuilder,
@@ -46,8 +46,6 @@ RETRIED_REQUESTS = Counter(
 
 log = logging.getLogger("raqib.indexer")
 
-Record: TypeAlias = ConsumerRecord[Any, Any]
-DeadLetter = Callable[[Record, str, str], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
