@@ -214,12 +214,13 @@ class LocalKafka(_ChildServer):
 
     def _java(self, classpath: str, main: str, *args: str, record: bool = False) -> list[str]:
         java = maven.java()
-        log4j = DEPLOY_KAFKA / "log4j.properties"
+        # Kafka 4 logs through log4j 2 (deploy/kafka/pom.xml binds slf4j to it).
+        log4j2 = DEPLOY_KAFKA / "log4j2.properties"
         return [
             java,
             *self.java_options,
             *self._class_data(java, classpath, record),
-            f"-Dlog4j.configuration={log4j.as_uri()}",
+            f"-Dlog4j2.configurationFile={log4j2.as_uri()}",
             "-cp",
             classpath,
             main,

@@ -455,7 +455,7 @@ def test_stages_restart_wait_for_kafka_and_read_env_file(
 
 def test_infrastructure_is_present_and_checked(services: dict[str, dict[str, Any]]) -> None:
     images = {name: str(service.get("image", "")) for name, service in services.items()}
-    assert images["kafka"].startswith("apache/kafka:3.9"), images["kafka"]
+    assert images["kafka"].startswith("apache/kafka:4."), images["kafka"]
     assert "elasticsearch/elasticsearch:" in images["elasticsearch"]
     assert "kibana/kibana:" in images["kibana"]
     # Kibana must match Elasticsearch's version.

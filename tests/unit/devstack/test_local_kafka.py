@@ -45,7 +45,7 @@ def test_the_broker_listens_on_loopback_only_and_keeps_its_ports(tmp_path: Path)
 
 
 def test_the_version_is_the_one_the_pom_pins() -> None:
-    assert kafka_version() == "3.9.1"
+    assert kafka_version() == "4.4.0"
 
 
 def test_a_temporary_data_dir_is_removed_and_a_given_one_kept(tmp_path: Path) -> None:
