@@ -14,12 +14,9 @@ Elasticsearch.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -98,9 +95,8 @@ class LocalOpenSearch(_ChildServer):
         port: int | None = None,
         log_path: Path | None = None,
     ) -> None:
-        self._own_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="raqib-opensearch-"))
-        super().__init__(log_path or self.data_dir / "opensearch.log")
+        super().__init__(log_path, data_dir)
+        self.log_path = log_path or self.data_dir / "opensearch.log"
         self.port = port or free_port()
         self.transport_port = free_port()
         while self.transport_port == self.port:
@@ -182,24 +178,6 @@ class LocalOpenSearch(_ChildServer):
         """Shut down in order (SIGTERM): shards are flushed, the cluster state is written;
         SIGKILL if that takes longer than ``timeout`` seconds."""
         super().stop(timeout)
-
-    def cleanup(self) -> None:
-        """Stop, and remove the data dir when it is a temporary one of our own."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalOpenSearch:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.cleanup()
 
 
 def _healthy(http: httpx.Client) -> bool:

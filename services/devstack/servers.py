@@ -27,7 +27,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 import httpx
 
@@ -57,12 +57,21 @@ def free_port() -> int:
 
 
 class _ChildServer:
+    """A server run as a child process, with its data in ``data_dir`` (a temporary folder of
+    its own, removed by ``cleanup``, when none is given). A context manager: started on entry,
+    stopped and cleaned up on exit, also when the start fails."""
+
     name = "server"
     stop_signal = signal.SIGTERM
 
-    def __init__(self, log_path: Path | None) -> None:
+    def __init__(self, log_path: Path | None, data_dir: Path | None = None) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix=f"raqib-{self.name.split()[0]}-"))
         self.log_path = log_path
+
+    def start(self, timeout: float = 60.0) -> Self:
+        raise NotImplementedError
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         with contextlib.ExitStack() as files:
@@ -97,10 +106,23 @@ class _ChildServer:
             self.proc.kill()
             self.proc.wait()
 
+    def cleanup(self) -> None:
+        """Stop, and remove the data dir when it is a temporary one of our own."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
     def __exit__(
         self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        self.cleanup()
 
 
 def noida_binary() -> Path:
@@ -148,11 +170,10 @@ class LocalKafka(_ChildServer):
     def __init__(
         self, port: int | None = None, log_path: Path | None = None, data_dir: Path | None = None
     ) -> None:
-        self._own_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="raqib-kafka-"))
+        super().__init__(log_path, data_dir)
         # Without a log of its own the broker logs into its data dir: a failed start-up can
         # then always show why.
-        super().__init__(log_path or self.data_dir / "kafka.log")
+        self.log_path = log_path or self.data_dir / "kafka.log"
         self.port = port or free_port()
         self.controller_port = free_port()
         while self.controller_port == self.port:
@@ -321,24 +342,6 @@ class LocalKafka(_ChildServer):
         super().kill()
         self._settle_archive(exited_in_order=False)
 
-    def cleanup(self) -> None:
-        """Stop, and remove the data dir when it is a temporary one of our own."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalKafka:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.cleanup()
-
 
 def kafka_version() -> str:
     pom = (DEPLOY_KAFKA / "pom.xml").read_text()
@@ -413,10 +416,8 @@ class LocalElasticsearch(_ChildServer):
         port: int | None = None,
         log_path: Path | None = None,
     ) -> None:
-        super().__init__(log_path)
+        super().__init__(log_path, data_dir)
         self.port = port or free_port()
-        self._own_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="raqib-es-"))
 
     @property
     def url(self) -> str:
@@ -444,19 +445,3 @@ class LocalElasticsearch(_ChildServer):
                     return self
             time.sleep(0.1)
         raise StandInError(f"{self.name} did not answer on {self.url} within {timeout:.0f}s")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        super().stop(timeout)
-
-    def cleanup(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalElasticsearch:
-        return self.start()
-
-    def __exit__(
-        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.cleanup()
