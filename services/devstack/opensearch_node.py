@@ -98,9 +98,7 @@ class LocalOpenSearch(_ChildServer):
         super().__init__(log_path, data_dir)
         self.log_path = log_path or self.data_dir / "opensearch.log"
         self.port = port or free_port()
-        self.transport_port = free_port()
-        while self.transport_port == self.port:
-            self.transport_port = free_port()
+        self.transport_port = free_port(self.port)
         self._version: str | None = None
         self._log_offset = 0
 

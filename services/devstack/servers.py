@@ -50,10 +50,14 @@ def die_with_parent(sig: int) -> Callable[[], None]:
     return arrange
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(*taken: int) -> int:
+    """A loopback port free now and not among ``taken`` (a server's other ports)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in taken:
+            return port
 
 
 class _ChildServer:
@@ -175,9 +179,7 @@ class LocalKafka(_ChildServer):
         # then always show why.
         self.log_path = log_path or self.data_dir / "kafka.log"
         self.port = port or free_port()
-        self.controller_port = free_port()
-        while self.controller_port == self.port:
-            self.controller_port = free_port()
+        self.controller_port = free_port(self.port)
         self._archive_draft: Path | None = None
 
     @property
