@@ -56,6 +56,14 @@ class RawArticle(_Event):
     published_at: AwareDatetime | None = None
     fetched_at: AwareDatetime
     content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # Left out of the JSON when false, so a consumer that does not know the field yet still
+    # reads every article that was not cut.
+    truncated: bool = Field(
+        default=False,
+        exclude_if=lambda truncated: not truncated,
+        description="The fetcher cut the text (and dropped the HTML) to fit the largest "
+        "article Raqib carries; content_hash is the hash of the text as cut.",
+    )
 
 
 class EntityType(StrEnum):

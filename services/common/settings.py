@@ -111,6 +111,22 @@ class KafkaSettings(RaqibSettings):
         description="Longest a client keeps cluster metadata before refreshing it, so "
         "partitions added to a topic are consumed (and produced to) within this time.",
     )
+    # Kafka's own limit (message.max.bytes) is 1 MiB; one number for every producer and every
+    # topic Raqib creates, so what a stage can send, the topic takes (decision 50).
+    max_record_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest record Raqib produces (the producers' max_request_size) and the "
+        "max.message.bytes of the topics it creates. An output larger than this is "
+        "dead-lettered; a dead letter larger than this keeps only its head, size and SHA-256.",
+    )
+    poison_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Times in a row a record must fail on its own, the same way, before it "
+        "is dead-lettered as the one at fault in a failing batch: tried again at once when "
+        "the rest of its batch succeeded, after the retry backoff when it came alone.",
+    )
 
     def topic(self, name: str) -> str:
         """The cluster's name of one of Raqib's topics (``articles.raw``, ``enrichment.dlq``)."""

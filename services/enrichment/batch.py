@@ -2,7 +2,9 @@
 
 Each record is parsed and enriched on its own: one that breaks the event contract, or that
 the tagger fails on, goes alone to ``enrichment.dlq`` with its original bytes and the error,
-and so does an output the broker can never take (larger than its message limit). Every
+and so does a record whose output the broker can never take (larger than
+``RAQIB_KAFKA_MAX_RECORD_BYTES``: text and mentions can grow several times over); a record too
+large to be a dead letter whole keeps its head, size and SHA-256 there. Every
 other output is handed to the producer as soon as it is ready, so the network carries the
 first outputs while the rest are tagged, and the batch returns only when the broker has
 acknowledged each of them; any other publish failure raises ``TransientError``, so the batch
@@ -17,13 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from aiokafka.errors import MessageSizeTooLargeError
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from schemas import RawArticle
 from services.common.errors import TransientError
-from services.common.kafka import DeadLetter, Record
+from services.common.kafka import DeadLetter, Record, is_too_large
 from services.enrichment.core import Tagger, enrich
 
 # Records tagged between two chances for the producer to send what is queued (a chance costs
@@ -74,15 +75,17 @@ class BatchEnricher:
                 continue
             try:
                 acks.append((position, await self.publish(value, key)))
-            except MessageSizeTooLargeError as error:
-                failed[position] = (type(error).__name__, str(error))
-            except Exception as error:  # the producer refused it: retry the batch
-                refused = error
-                break
+            except Exception as error:
+                if not is_too_large(error):  # the producer refused it: retry the batch
+                    refused = error
+                    break
+                failed[position] = (type(error).__name__, f"enriched article: {error}")
             if position % _RECORDS_BETWEEN_SENDS == _RECORDS_BETWEEN_SENDS - 1:
                 await asyncio.sleep(0)  # let the producer send what is queued
         results = await asyncio.gather(*(ack for _, ack in acks), return_exceptions=True)
-        unacknowledged = [r for r in results if isinstance(r, BaseException) and not _too_large(r)]
+        unacknowledged = [
+            r for r in results if isinstance(r, BaseException) and not is_too_large(r)
+        ]
         if refused is not None or unacknowledged:
             RETRIED_BATCHES.inc()
             first = refused or unacknowledged[0]
@@ -94,7 +97,7 @@ class BatchEnricher:
             ) from first
         for (position, _), result in zip(acks, results, strict=True):
             if isinstance(result, BaseException):
-                failed[position] = (type(result).__name__, str(result))
+                failed[position] = (type(result).__name__, f"enriched article: {result}")
         # Dead letters only once every output is published (a retried batch would repeat
         # them), in the order the records came.
         for position in sorted(failed):
@@ -133,8 +136,3 @@ class _Rejected(Exception):
         super().__init__(error)
         self.error_type = error_type
         self.error = error
-
-
-def _too_large(error: BaseException) -> bool:
-    """The broker can never take this output: it is dead-lettered, not retried."""
-    return isinstance(error, MessageSizeTooLargeError)

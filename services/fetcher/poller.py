@@ -35,6 +35,7 @@ from services.fetcher.core import (
     NotAFeed,
     UnsafeDocument,
     feed_articles,
+    fit_article,
     needs_page,
     next_poll_delay,
     page_main_text,
@@ -73,6 +74,10 @@ ENTRIES_REJECTED = Counter(
 )
 PAGES_FETCHED = Counter(
     "raqib_fetcher_pages_fetched_total", "Article pages fetched and their main text extracted."
+)
+ARTICLES_TRUNCATED = Counter(
+    "raqib_fetcher_articles_truncated_total",
+    "Articles cut to RAQIB_FETCHER_MAX_ARTICLE_BYTES before they were published.",
 )
 PAGES_FAILED = Counter(
     "raqib_fetcher_pages_failed_total",
@@ -240,7 +245,8 @@ class Poller:
         claimed = set(fresh)
         self._claimed |= claimed
         try:
-            texts = await asyncio.gather(*(self._with_page(feed, a) for a in fresh.values()))
+            pages = await asyncio.gather(*(self._with_page(feed, a) for a in fresh.values()))
+            texts = [self._fit(feed, article) for article in pages]
             stored = self.store.seen_keys(hash_key(a.content_hash) for a in texts)
             unique: list[RawArticle] = []
             copies: list[RawArticle] = []
@@ -310,6 +316,24 @@ class Poller:
         PAGES_FETCHED.inc()
         # Less text than the feed had means the extractor missed the story.
         return with_page_text(article, text) if len(text) > len(article.text) else article
+
+    def _fit(self, feed: FeedConfig, article: RawArticle) -> RawArticle:
+        """The article cut to the largest one published, so every stage after can carry it."""
+        fitted = fit_article(article, self.settings.max_article_bytes)
+        if fitted is not article:
+            ARTICLES_TRUNCATED.inc()
+            log.warning(
+                "article truncated",
+                extra={
+                    "feed": feed.name,
+                    "article_id": article.id,
+                    "url": str(article.url),
+                    "text_chars": len(article.text),
+                    "kept_chars": len(fitted.text),
+                    "max_article_bytes": self.settings.max_article_bytes,
+                },
+            )
+        return fitted
 
     def _record(
         self, feed: FeedConfig, state: FeedState | None, outcome: FeedPoll, started: float

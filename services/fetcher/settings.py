@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import KafkaSettings, ObservabilitySettings, RaqibSettings
@@ -53,6 +54,14 @@ class FetcherSettings(RaqibSettings):
     min_text_chars: int = Field(
         default=400, ge=0, description="Feed text shorter than this sends us to the page."
     )
+    # Far above any news article (256 KiB is some 100,000 Arabic characters), and well under the
+    # record limit: enrichment adds the mentions, which can make an article several times larger.
+    max_article_bytes: int = Field(
+        default=256 * 1024,
+        ge=16 * 1024,
+        description="Largest article published, as JSON: a larger one loses its HTML, then the "
+        "end of its text, and is flagged truncated. At most RAQIB_KAFKA_MAX_RECORD_BYTES.",
+    )
     seen_capacity: int = Field(
         default=1_000_000,
         ge=1,
@@ -60,3 +69,13 @@ class FetcherSettings(RaqibSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @model_validator(mode="after")
+    def _article_fits_in_a_record(self) -> Self:
+        if self.max_article_bytes > self.kafka.max_record_bytes:
+            raise ValueError(
+                f"RAQIB_FETCHER_MAX_ARTICLE_BYTES={self.max_article_bytes} is larger than "
+                f"RAQIB_KAFKA_MAX_RECORD_BYTES={self.kafka.max_record_bytes}: an article that "
+                "large could never be published"
+            )
+        return self

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import pydantic_core
 
 from schemas import RawArticle, article_id, content_hash
 from services.common.errors import PermanentError
@@ -29,6 +30,9 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 # An internal DTD subset that declares an entity; only the prolog is searched.
 _ENTITY_DECLARATION = re.compile(r"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
 _PROLOG_CHARS = 64 * 1024
+# A cut text ends at the last whitespace of its final characters (a word is not cut in two).
+_LAST_WORD = re.compile(r"\s+\S*\Z")
+_WORD_SEARCH_CHARS = 1000
 
 
 def refuse_entity_declarations(text: str, origin: str) -> None:
@@ -211,3 +215,56 @@ def needs_page(article: RawArticle, min_text_chars: int) -> bool:
 def with_page_text(article: RawArticle, text: str) -> RawArticle:
     """The article with the page's main text; the id (from the URL) stays, the hash follows."""
     return article.model_copy(update={"text": text, "content_hash": content_hash(text)})
+
+
+def fit_article(article: RawArticle, max_bytes: int) -> RawArticle:
+    """``article`` as published within ``max_bytes`` of JSON.
+
+    One that fits is returned as it is. Otherwise it loses its HTML, then, if that is not
+    enough, the end of its text (and of its title, when the title alone takes more than half
+    the room), cut between words; it is flagged ``truncated`` and its content hash follows the
+    text. Its id is kept, so a re-fetch of the same long article is still the same article.
+    """
+    if _json_bytes(article) <= max_bytes:
+        return article
+    fitted = article.model_copy(update={"html": None, "truncated": True})
+    if _json_bytes(fitted) <= max_bytes:
+        return fitted
+    empty = fitted.model_copy(update={"title": "", "text": "", "content_hash": content_hash("")})
+    room = max_bytes - _json_bytes(empty)
+    title = _json_prefix(article.title, room // 2)
+    text = _json_prefix(article.text, room - _json_string_bytes(title))
+    return fitted.model_copy(
+        update={"title": title, "text": text, "content_hash": content_hash(text)}
+    )
+
+
+def _json_bytes(article: RawArticle) -> int:
+    return len(article.model_dump_json().encode())
+
+
+def _json_string_bytes(text: str) -> int:
+    """The bytes ``text`` takes inside a JSON document, escapes included, quotes not."""
+    return len(pydantic_core.to_json(text)) - 2
+
+
+def _json_prefix(text: str, budget: int) -> str:
+    """The longest start of ``text`` that takes at most ``budget`` bytes in JSON, ending
+    between two words when the last characters hold a space."""
+    if budget <= 0:
+        return ""
+    if _json_string_bytes(text) <= budget:
+        return text
+    prefix = text.encode()[:budget].decode("utf-8", "ignore")
+    size = _json_string_bytes(prefix)
+    if size > budget:  # escapes make JSON longer than UTF-8: shorten in proportion
+        prefix = prefix[: len(prefix) * budget // size]
+        size = _json_string_bytes(prefix)
+    while size > budget:  # each character dropped takes at least one byte with it
+        prefix = prefix[: max(0, len(prefix) - (size - budget))]
+        size = _json_string_bytes(prefix)
+    tail = prefix[-_WORD_SEARCH_CHARS:]
+    last_word = _LAST_WORD.search(tail)
+    if last_word is not None and last_word.start() > 0:
+        prefix = prefix[: len(prefix) - len(tail) + last_word.start()]
+    return prefix

@@ -57,6 +57,7 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "feed": KEYWORD,
         "language": KEYWORD,
         "content_hash": KEYWORD,
+        "truncated": {"type": "boolean"},
         "title": ARABIC_TEXT_WITH_EXACT,
         "text": {"type": "text", "analyzer": "arabic"},
         "normalized_title": {"type": "text", "analyzer": "standard"},
