@@ -58,6 +58,10 @@ class SearchEngine(Protocol):
 
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None: ...
 
+    async def put_mapping(self, index: str, mappings: Mapping[str, Any]) -> None:
+        """Add the fields of ``mappings`` that the indices behind ``index`` lack."""
+        ...
+
     async def create_index(
         self, index: str, mappings: Mapping[str, Any], aliases: Mapping[str, Any]
     ) -> bool:
@@ -99,6 +103,12 @@ class ElasticsearchEngine:
             await self.client.indices.put_index_template(name=name, body=dict(body))
         except (elasticsearch.ApiError, elasticsearch.TransportError) as error:
             raise self._error(error, f"index template {name}") from error
+
+    async def put_mapping(self, index: str, mappings: Mapping[str, Any]) -> None:
+        try:
+            await self.client.indices.put_mapping(index=index, body=dict(mappings))
+        except (elasticsearch.ApiError, elasticsearch.TransportError) as error:
+            raise self._error(error, f"mapping of {index}") from error
 
     async def create_index(
         self, index: str, mappings: Mapping[str, Any], aliases: Mapping[str, Any]
@@ -168,6 +178,12 @@ class OpenSearchEngine:
             await self.client.indices.put_index_template(name=name, body=dict(body))
         except opensearchpy.TransportError as error:
             raise self._error(error, f"index template {name}") from error
+
+    async def put_mapping(self, index: str, mappings: Mapping[str, Any]) -> None:
+        try:
+            await self.client.indices.put_mapping(index=index, body=dict(mappings))
+        except opensearchpy.TransportError as error:
+            raise self._error(error, f"mapping of {index}") from error
 
     async def create_index(
         self, index: str, mappings: Mapping[str, Any], aliases: Mapping[str, Any]
@@ -311,6 +327,9 @@ class DetectedEngine:
 
     async def put_index_template(self, name: str, body: Mapping[str, Any]) -> None:
         await (await self._resolved()).put_index_template(name, body)
+
+    async def put_mapping(self, index: str, mappings: Mapping[str, Any]) -> None:
+        await (await self._resolved()).put_mapping(index, mappings)
 
     async def create_index(
         self, index: str, mappings: Mapping[str, Any], aliases: Mapping[str, Any]

@@ -45,8 +45,9 @@ class IndexStore:
         self._known_indices: set[str] = set()  # indices this process created or found
 
     async def ensure_index(self) -> None:
-        """Install the templates and create this month's indices, so the aliases exist from
-        the start (Kibana and ``raqib search`` read them before the first document).
+        """Install the templates, create this month's indices and bring the mappings of the
+        indices behind the aliases up to date, so the aliases exist from the start (Kibana and
+        ``raqib search`` read them before the first document).
 
         Safe to run from several replicas at once: a template is overwritten with the same
         body, and losing the race to create an index is not an error.
@@ -57,6 +58,9 @@ class IndexStore:
             self._known_indices.clear()
             for layout in self.layouts:
                 await self._ensure_monthly(layout, layout.index_for(self.clock()))
+                # Indices made by an older release lack the fields added since (a strict
+                # mapping would reject every document that has one): add them.
+                await self.engine.put_mapping(layout.alias, layout.mappings)
         except EngineUnavailable as error:
             raise TransientError(f"index set-up failed: {error}") from error
         # An EngineRequestError (a template the server refuses) is a bug or a config error:

@@ -156,3 +156,27 @@ async def test_an_unreachable_engine_is_transient(engine: str) -> None:
             await unreachable.ensure_index()
     finally:
         await unreachable.close()
+
+
+async def test_set_up_adds_new_fields_to_the_indices_an_older_release_made(
+    es_settings: ElasticsearchSettings, articles: IndexLayout
+) -> None:
+    # This month's index as a release without the `truncated` field created it.
+    old_properties = {k: v for k, v in articles.mappings["properties"].items() if k != "truncated"}
+    old_mappings = {**articles.mappings, "properties": old_properties}
+    index = articles.index_for(NOW)
+    rest(es_settings.url, "PUT", index, {"mappings": old_mappings, "aliases": {articles.alias: {}}})
+    cut = indexed_article(
+        deterrence_article().model_copy(update={"truncated": True, "published_at": NOW}), articles
+    )
+    layouts = [articles, alert_layout(es_settings.alerts_alias)]
+    store = IndexStore(open_engine(es_settings), layouts, clock=lambda: NOW)
+    try:
+        assert [r.id for r in (await store.bulk_index([cut])).rejected] == [cut.id]
+        await store.ensure_index()  # a new release starting
+        assert (await store.bulk_index([cut])).indexed == [cut.id]
+    finally:
+        await store.close()
+    mapping = rest(es_settings.url, "GET", f"{index}/_mapping")[index]["mappings"]
+    assert mapping["properties"]["truncated"] == {"type": "boolean"}
+    assert mapping["dynamic"] == "strict"
