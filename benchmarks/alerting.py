@@ -38,7 +38,7 @@ TEXT = "قال مصدر أمني إن {name} انتشرت قرب مطار معي
 def rules_yaml(rules: int, port: int) -> str:
     lines = [
         "channels:",
-        f"  hook: {{kind: webhook, url: 'http://127.0.0.1:{port}/hook', max_attempts: 5}}",
+        f"  hook: {{kind: webhook, url: 'http://127.0.0.1:{port}/hook', give_up_after: 1d}}",
         "rules:",
     ]
     for i in range(rules):

@@ -5,7 +5,9 @@ state file in one transaction and published to ``alerts``, then the offset is co
 Delivery runs from there, concurrently and outside the consumer (``deliverer.py``,
 ``digests.py``), so a slow receiver delays no other alert; an alert that was written is
 delivered even across a crash (the start resumes the outbox), and one that was delivered is
-never sent again.
+never sent again. A failing channel is retried for a day (``GIVE_UP_AFTER_S``), and paused and
+probed while it keeps failing; an attempt a crash cut short is sent again, marked as a
+possible redelivery.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             "channels": rule_set.channel_kinds,
         },
     )
+    for deprecation in rule_set.deprecations:
+        log.warning(
+            "deprecated key in the rules file",
+            extra={"rules_file": str(settings.rules_file), "problem": deprecation},
+        )
     state = AlertingState(settings.state_file)
     channels = build_channels(rule_set, settings)
     dispatcher = Dispatcher(
@@ -61,6 +68,8 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
         base_delay_s=settings.retry_base_delay_s,
         max_delay_s=settings.retry_max_delay_s,
         max_concurrent=settings.max_concurrent_sends,
+        breaker_failures=settings.breaker_failures,
+        breaker_probe_s=settings.breaker_probe_s,
     )
 
     async def send_alert_state(alert: Alert) -> None:

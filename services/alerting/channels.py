@@ -1,6 +1,7 @@
 """Delivery channels (email over SMTP, webhooks over HTTP) behind one interface found in one
-registry, and the dispatcher that delivers a message over a channel with retries and durable
-sent-state.
+registry, and the dispatcher that delivers a message over a channel: retries until the
+channel's give-up time, one circuit breaker per channel (a channel that keeps failing is
+paused and probed), every attempt's intent and outcome in the state file.
 """
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ import asyncio
 import logging
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import aiosmtplib
 import httpx
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from schemas import Alert, Delivery, DeliveryAttempt, DeliveryStatus, EnrichedArticle, utc_now
 from services.alerting.core import (
+    REDELIVERY_HEADER,
+    Admission,
+    BreakerState,
     ChannelKind,
+    CircuitBreaker,
     DigestMessage,
     EmailChannelConfig,
     RetryPolicy,
@@ -37,7 +43,7 @@ from services.alerting.core import (
     webhook_headers,
 )
 from services.alerting.settings import AlertingSettings
-from services.alerting.state import AlertingState, DeliveryRecord
+from services.alerting.state import AlertingState, DeliveryRecord, Outcome
 from services.common.addresses import GuardedTransport, UnsafeURLError
 
 log = logging.getLogger("raqib.alerting")
@@ -52,6 +58,21 @@ ATTEMPTS = Counter(
     "Single delivery attempts by channel kind and result (ok, retry, fail).",
     ["kind", "result"],
 )
+PAUSED = Gauge(
+    "raqib_alerting_channel_paused",
+    "1 while a channel's circuit breaker is open (its alerts wait, one probe at a time).",
+    ["channel"],
+)
+REDELIVERIES = Counter(
+    "raqib_alerting_redeliveries_total",
+    "Sends marked as possible redeliveries: an earlier attempt was interrupted by a crash "
+    "or stop, or cut off after the message may have gone out.",
+    ["kind"],
+)
+
+INTERRUPTED = (
+    "interrupted: the service stopped during this attempt; the receiver may have received it"
+)
 
 
 class AttemptFailed(Exception):
@@ -64,11 +85,15 @@ class AttemptFailed(Exception):
         retry: bool,
         retry_after_s: float | None = None,
         status_code: int | None = None,
+        maybe_received: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after_s = retry_after_s
         self.status_code = status_code
+        # Cut off after the message may have gone out (no answer came): a later send may
+        # be a duplicate, and is marked as a possible redelivery.
+        self.maybe_received = maybe_received
 
 
 class Channel(Protocol):
@@ -79,17 +104,21 @@ class Channel(Protocol):
     def kind(self) -> ChannelKind: ...
 
     @property
-    def max_attempts(self) -> int: ...
+    def give_up_after_s(self) -> float:
+        """How long a failed delivery is retried before it fails for good."""
 
     @property
     def max_concurrent(self) -> int:
         """Attempts over this channel in flight at once."""
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
+    async def send(
+        self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
+    ) -> int | None:
         """Make one delivery attempt; return the server's success code (if any), raise
-        ``AttemptFailed`` when it did not deliver."""
+        ``AttemptFailed`` when it did not deliver. ``redelivery``: mark the message as one
+        the receiver may have received already."""
 
-    async def send_digest(self, digest: DigestMessage) -> int | None:
+    async def send_digest(self, digest: DigestMessage, *, redelivery: bool = False) -> int | None:
         """One attempt at delivering a whole digest as one message."""
 
     async def aclose(self) -> None: ...
@@ -102,7 +131,7 @@ class EmailChannel:
         self.name = name
         self.to = list(config.to)
         self.sender = config.sender or settings.smtp.sender
-        self.max_attempts = config.max_attempts or settings.email_max_attempts
+        self.give_up_after_s = _give_up_after_s(config.give_up_after, settings)
         self.max_concurrent = settings.max_concurrent_sends
         self.smtp = settings.smtp
         self.tls_context = (
@@ -111,16 +140,20 @@ class EmailChannel:
             else None
         )
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
+    async def send(
+        self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
+    ) -> int | None:
         message = render_email(alert, article, sender=self.sender, recipients=self.to)
-        return await self._send(message, alert.id)
+        return await self._send(message, alert.id, redelivery)
 
-    async def send_digest(self, digest: DigestMessage) -> int | None:
+    async def send_digest(self, digest: DigestMessage, *, redelivery: bool = False) -> int | None:
         message = render_digest_email(digest, sender=self.sender, recipients=self.to)
-        return await self._send(message, digest.id)
+        return await self._send(message, digest.id, redelivery)
 
-    async def _send(self, message: EmailMessage, message_key: str) -> int | None:
+    async def _send(self, message: EmailMessage, message_key: str, redelivery: bool) -> int | None:
         smtp = self.smtp
+        if redelivery:  # same Message-ID as before: a client folds the duplicate
+            message[REDELIVERY_HEADER] = "true"
         try:
             refused, _ = await aiosmtplib.send(
                 message,
@@ -153,7 +186,14 @@ class EmailChannel:
                 f"SMTP {error.code}: {error.message}", retry=retry, status_code=error.code
             ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise AttemptFailed(f"{type(error).__name__}: {error}", retry=True) from None
+            # Dropped or silent after the conversation began: the server may have the
+            # message (a refused or timed-out connection never sent it).
+            maybe = isinstance(
+                error, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPReadTimeoutError
+            )
+            raise AttemptFailed(
+                f"{type(error).__name__}: {error}", retry=True, maybe_received=maybe
+            ) from None
         if refused:
             # Some recipients took it: a retry would send them a duplicate.
             log.warning(
@@ -178,7 +218,7 @@ class WebhookChannel:
         self.url = config.url
         self.format = config.format
         self.secret = config.secret.get_secret_value() if config.secret else None
-        self.max_attempts = config.max_attempts
+        self.give_up_after_s = _give_up_after_s(config.give_up_after, settings)
         # The dispatcher never lets more requests than connections in flight: a request
         # queued inside httpcore's pool makes every pass over the pool slower (httpcore
         # 1.0's assignment is quadratic in connections and queued requests).
@@ -200,23 +240,36 @@ class WebhookChannel:
             ),
         )
 
-    async def send(self, alert: Alert, article: EnrichedArticle) -> int | None:
-        return await self._post(alert.id, webhook_body(alert, article, self.format))
+    async def send(
+        self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
+    ) -> int | None:
+        return await self._post(alert.id, webhook_body(alert, article, self.format), redelivery)
 
-    async def send_digest(self, digest: DigestMessage) -> int | None:
-        return await self._post(digest.id, digest_webhook_body(digest, self.format))
+    async def send_digest(self, digest: DigestMessage, *, redelivery: bool = False) -> int | None:
+        return await self._post(digest.id, digest_webhook_body(digest, self.format), redelivery)
 
-    async def _post(self, message_key: str, body: bytes) -> int | None:
+    async def _post(self, message_key: str, body: bytes, redelivery: bool) -> int | None:
         now = utc_now()
-        headers = webhook_headers(message_key, body, secret=self.secret, now=now)
+        headers = webhook_headers(
+            message_key, body, secret=self.secret, now=now, redelivery=redelivery
+        )
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except UnsafeURLError as error:
             raise AttemptFailed(f"refused target: {error}", retry=False) from None
         except httpx.TimeoutException as error:
-            raise AttemptFailed(f"timeout: {type(error).__name__}", retry=True) from None
+            raise AttemptFailed(
+                f"timeout: {type(error).__name__}",
+                retry=True,
+                # The whole request went out and no answer came: it may have been taken.
+                maybe_received=isinstance(error, httpx.ReadTimeout),
+            ) from None
         except httpx.TransportError as error:
-            raise AttemptFailed(f"{type(error).__name__}: {error}", retry=True) from None
+            raise AttemptFailed(
+                f"{type(error).__name__}: {error}",
+                retry=True,
+                maybe_received=isinstance(error, httpx.ReadError | httpx.RemoteProtocolError),
+            ) from None
         verdict = http_verdict(response.status_code)
         if verdict is Verdict.DELIVERED:
             return response.status_code
@@ -231,6 +284,10 @@ class WebhookChannel:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _give_up_after_s(own: timedelta | None, settings: AlertingSettings) -> float:
+    return own.total_seconds() if own is not None else settings.give_up_after_s
 
 
 ChannelFactory = Callable[[str, Any, AlertingSettings], Channel]
@@ -248,16 +305,48 @@ def build_channels(rule_set: RuleSet, settings: AlertingSettings) -> dict[str, C
     }
 
 
-Send = Callable[["Channel"], Awaitable[int | None]]
+# One attempt over a channel; the flag: mark it as a possible redelivery.
+Send = Callable[["Channel", bool], Awaitable[int | None]]
 OnAttempt = Callable[[DeliveryRecord], Awaitable[None]]
 
 
+class Delivered(NamedTuple):
+    """What ``Dispatcher.deliver`` did: the delivery's record, whether its state changed (an
+    attempt, or giving up), and, when the channel is paused, until when it waits."""
+
+    record: DeliveryRecord
+    attempted: bool
+    parked_until: datetime | None = None
+
+    @property
+    def parked(self) -> bool:
+        """Not sent: the channel is paused; the delivery waits in the outbox, where the
+        caller resumes it when the channel is probed or comes back."""
+        return self.parked_until is not None
+
+
+class ChannelWatcher(Protocol):
+    """Told when a paused channel may be probed and when it is back (to drain its backlog)."""
+
+    def probe_due(self, channel: str) -> None: ...
+
+    def recovered(self, channel: str) -> None: ...
+
+
 class Dispatcher:
-    """Delivers one message over one channel with retries, recording every attempt durably;
-    a delivery the state file says went out is never sent again. At most ``max_concurrent``
-    attempts run at once across all channels, and at most ``channel.max_concurrent`` over
-    one channel (taken first, so a slow channel's queue holds none of the shared slots);
-    waits between attempts hold no slot."""
+    """Delivers one message over one channel, recording every attempt durably: its intent
+    before the send, its outcome after; a delivery the state file says went out is never
+    sent again. A failure a retry may fix is retried with capped backoff until the channel's
+    ``give_up_after_s`` has passed since the run of attempts began.
+
+    Each channel has a circuit breaker (``core.CircuitBreaker``): ``breaker_failures``
+    failures in a row pause the channel; while paused ``deliver`` returns at once, parked
+    (no attempt), and ``watchers`` are told every ``breaker_probe_s`` that one delivery may
+    go as the probe; its success resumes the channel and tells them to drain.
+
+    At most ``max_concurrent`` attempts run at once across all channels, and at most
+    ``channel.max_concurrent`` over one channel (taken first, so a slow channel's queue holds
+    none of the shared slots); waits between attempts hold no slot."""
 
     def __init__(
         self,
@@ -267,9 +356,12 @@ class Dispatcher:
         base_delay_s: float,
         max_delay_s: float,
         max_concurrent: int = 64,
+        breaker_failures: int = 5,
+        breaker_probe_s: float = 15.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.channels = channels
         self.state = state
@@ -279,94 +371,279 @@ class Dispatcher:
         self.channel_slots = {
             name: asyncio.Semaphore(channel.max_concurrent) for name, channel in channels.items()
         }
+        self.breakers = {
+            name: CircuitBreaker(breaker_failures, breaker_probe_s) for name in channels
+        }
+        self.watchers: list[ChannelWatcher] = []
         self.sleep = sleep
         self.jitter = jitter
         self.clock = clock
+        self.monotonic = monotonic
+        # Set (and replaced) each time a paused channel comes back: wakes retries waiting
+        # out a backoff, so a recovered channel drains at once.
+        self._recovery = {name: asyncio.Event() for name in channels}
+        self._probe_timers: dict[str, asyncio.TimerHandle] = {}
+
+    def paused(self, name: str) -> bool:
+        return self.breakers[name].state is not BreakerState.CLOSED
+
+    def close(self) -> None:
+        for timer in self._probe_timers.values():
+            timer.cancel()
+        self._probe_timers.clear()
 
     async def deliver(
         self, key: str, name: str, send: Send, on_attempt: OnAttempt | None = None
-    ) -> tuple[DeliveryRecord, bool]:
-        """Deliver message ``key`` over channel ``name``; (final record, whether it tried)."""
+    ) -> Delivered:
+        """Deliver message ``key`` over channel ``name``: delivered, failed for good, or
+        parked while the channel is paused. ``on_attempt`` sees every new state."""
         channel = self.channels[name]
+        breaker = self.breakers[name]
         previous = self.state.get(key, name)
         if previous is not None and previous.status is DeliveryStatus.DELIVERED:
             DELIVERIES.labels(channel.kind, "skipped_already_sent").inc()
-            return previous, False
-        policy = RetryPolicy(channel.max_attempts, self.base_delay_s, self.max_delay_s)
+            return Delivered(previous, False)
+        if previous is not None and previous.open_attempt is not None:
+            previous = self._interrupted(previous, channel)
+        policy = RetryPolicy(self.base_delay_s, self.max_delay_s, channel.give_up_after_s)
+        # A new run of attempts (and give-up clock) starts unless one is under way: after a
+        # failure for good, a restart or replay is how an operator retries.
+        ongoing = previous is not None and previous.status is DeliveryStatus.PENDING
+        since = previous.since if ongoing and previous and previous.since else self.clock()
         attempts = previous.attempts if previous is not None else 0
         attempt_log = list(previous.attempt_log) if previous is not None else []
-        errors: list[str] = []
+        in_doubt = previous.in_doubt if previous is not None else False
+        changed = False
+        tries = 0  # attempts in this call: the backoff starts over after a pause
 
-        def save(status: DeliveryStatus, attempt: DeliveryAttempt) -> DeliveryRecord:
-            """Record the attempt and the delivery's state it leads to, durably."""
-            attempt_log.append(attempt)
-            record = DeliveryRecord(
+        def record_of(
+            status: DeliveryStatus, delivered_at: datetime | None = None, note: str | None = None
+        ) -> DeliveryRecord:
+            return DeliveryRecord(
                 key,
                 name,
                 status,
-                attempt.number,
-                "; ".join(errors) or None,
-                attempt.at if status is DeliveryStatus.DELIVERED else None,
+                attempts,
+                _last_error(attempt_log, since, note),
+                delivered_at,
                 list(attempt_log),
+                since,
+                in_doubt,
             )
-            self.state.save(record, now=attempt.at)
-            return record
 
-        for attempt in range(1, policy.max_attempts + 1):
-            attempts += 1
-            try:
-                async with self.channel_slots[name], self.slots:
-                    code = await send(channel)
-            except Exception as error:
-                failure = (
-                    error
-                    if isinstance(error, AttemptFailed)
-                    else AttemptFailed(
-                        f"{type(error).__name__}: {error}",
-                        retry=True,  # unknown: worth a retry
-                    )
-                )
-                errors.append(f"attempt {attempts}: {failure}")
-                final = not failure.retry or attempt == policy.max_attempts
-                ATTEMPTS.labels(channel.kind, "fail" if final else "retry").inc()
-                record = save(
-                    DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
-                    DeliveryAttempt(
-                        number=attempts,
-                        at=self.clock(),
-                        error=str(failure),
-                        status_code=failure.status_code,
-                    ),
-                )
-                log.warning(
-                    "delivery attempt failed",
-                    extra={
-                        "alert_id": key,
-                        "channel": name,
-                        "attempt": attempts,
-                        "final": final,
-                        "error": str(failure),
-                    },
-                )
-                if on_attempt is not None:
-                    await on_attempt(record)
-                if final:
-                    DELIVERIES.labels(channel.kind, "failed").inc()
-                    return record, True
-                delay = max(policy.delay(attempt, self.jitter()), failure.retry_after_s or 0.0)
-                await self.sleep(min(delay, self.max_delay_s))
-                continue
-            ATTEMPTS.labels(channel.kind, "ok").inc()
-            record = save(
-                DeliveryStatus.DELIVERED,
-                DeliveryAttempt(number=attempts, at=self.clock(), status_code=code),
-            )
-            DELIVERIES.labels(channel.kind, "delivered").inc()
-            log.info("delivered", extra={"alert_id": key, "channel": name, "attempts": attempts})
+        async def saved(record: DeliveryRecord, outcome: Outcome | None) -> DeliveryRecord:
+            self.state.save(record, now=self.clock(), outcome=outcome)
             if on_attempt is not None:
                 await on_attempt(record)
-            return record, True
-        raise AssertionError("unreachable: the last attempt always returns")
+            return record
+
+        while True:
+            failure: AttemptFailed | None = None
+            code: int | None = None
+            async with self.channel_slots[name]:
+                admission = breaker.admit(self.monotonic())
+                if admission is not Admission.WAIT:
+                    reported = False
+                    try:
+                        async with self.slots:
+                            attempts += 1
+                            tries += 1
+                            # The intent, durably before the send: a crash from here on
+                            # leaves an attempt the next start knows may have gone out.
+                            attempt_log.append(DeliveryAttempt(number=attempts, at=self.clock()))
+                            self.state.save(
+                                record_of(DeliveryStatus.PENDING),
+                                now=attempt_log[-1].at,
+                                outcome=Outcome.SENDING,
+                            )
+                            changed = True
+                            if in_doubt:
+                                REDELIVERIES.labels(channel.kind).inc()
+                            try:
+                                code = await send(channel, in_doubt)
+                            except asyncio.CancelledError:
+                                self.state.interrupt(key, name, attempts, INTERRUPTED)
+                                raise
+                            except Exception as error:
+                                failure = _as_failure(error)
+                        reported = True
+                    finally:
+                        if not reported and admission is Admission.PROBE:
+                            breaker.abandoned(self.monotonic())
+                            self._arm_probe(name)
+            if admission is Admission.WAIT:
+                give_up_at = policy.give_up_at(since)
+                if self.clock() >= give_up_at:
+                    DELIVERIES.labels(channel.kind, "failed").inc()
+                    why = f"gave up after {_span(policy.give_up_after_s)}: channel paused"
+                    log.warning(
+                        "delivery given up while its channel is paused",
+                        extra={"alert_id": key, "channel": name, "attempts": attempts},
+                    )
+                    given_up = record_of(DeliveryStatus.FAILED, note=why)
+                    return Delivered(await saved(given_up, None), True)
+                record = record_of(DeliveryStatus.PENDING)
+                if not changed and (previous is None or previous.since != since):
+                    self.state.save(record, now=self.clock())  # keeps the give-up clock
+                return Delivered(record, changed, give_up_at)
+
+            now = self.clock()
+            if failure is None:
+                self._succeeded(name)
+                ATTEMPTS.labels(channel.kind, "ok").inc()
+                attempt_log[-1] = DeliveryAttempt(number=attempts, at=now, status_code=code)
+                record = await saved(
+                    record_of(DeliveryStatus.DELIVERED, delivered_at=now), Outcome.DELIVERED
+                )
+                DELIVERIES.labels(channel.kind, "delivered").inc()
+                log.info(
+                    "delivered", extra={"alert_id": key, "channel": name, "attempts": attempts}
+                )
+                return Delivered(record, True)
+
+            if failure.retry:
+                self._failed(name)
+            else:
+                self._succeeded(name)  # the receiver answered: the channel works
+            wait = (
+                policy.next_wait(
+                    attempts_made=tries,
+                    started=since,
+                    now=now,
+                    jitter=self.jitter(),
+                    retry_after_s=failure.retry_after_s,
+                )
+                if failure.retry
+                else None
+            )
+            final = wait is None
+            in_doubt = in_doubt or failure.maybe_received
+            attempt_log[-1] = DeliveryAttempt(
+                number=attempts, at=now, error=str(failure), status_code=failure.status_code
+            )
+            note = (
+                f"gave up after {_span(policy.give_up_after_s)}"
+                if final and failure.retry
+                else None
+            )
+            ATTEMPTS.labels(channel.kind, "fail" if final else "retry").inc()
+            record = await saved(
+                record_of(DeliveryStatus.FAILED if final else DeliveryStatus.PENDING, note=note),
+                Outcome.IN_DOUBT if failure.maybe_received else Outcome.FAILED,
+            )
+            log.warning(
+                "delivery attempt failed",
+                extra={
+                    "alert_id": key,
+                    "channel": name,
+                    "attempt": attempts,
+                    "final": final,
+                    "error": str(failure),
+                },
+            )
+            if wait is None:
+                DELIVERIES.labels(channel.kind, "failed").inc()
+                return Delivered(record, True)
+            await self._backoff(name, wait)
+
+    def _interrupted(self, previous: DeliveryRecord, channel: Channel) -> DeliveryRecord:
+        """An attempt whose intent is on record and its outcome is not: a crash or stop cut
+        it short. Recorded as interrupted; the next sends are marked as redeliveries."""
+        number = previous.open_attempt
+        assert number is not None
+        self.state.interrupt(previous.alert_id, previous.channel, number, INTERRUPTED)
+        log.warning(
+            "an attempt was interrupted by a stop or crash; sending again, marked as a "
+            "possible redelivery",
+            extra={"alert_id": previous.alert_id, "channel": channel.name, "attempt": number},
+        )
+        record = self.state.get(previous.alert_id, previous.channel)
+        assert record is not None
+        return record
+
+    async def _backoff(self, name: str, seconds: float) -> None:
+        """Wait before the next attempt, or less if the channel comes back from a pause."""
+        recovered = asyncio.ensure_future(self._recovery[name].wait())
+        slept = asyncio.ensure_future(self.sleep(seconds))
+        try:
+            await asyncio.wait({recovered, slept}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            recovered.cancel()
+            slept.cancel()
+
+    def _failed(self, name: str) -> None:
+        breaker = self.breakers[name]
+        was = breaker.state
+        if not breaker.failed(self.monotonic()):
+            return
+        if was is BreakerState.CLOSED:
+            PAUSED.labels(name).set(1)
+            log.warning(
+                "channel paused: it keeps failing; its alerts wait in the outbox and one "
+                "probe goes every breaker_probe_s",
+                extra={
+                    "channel": name,
+                    "failures": breaker.failures,
+                    "probe_every_s": breaker.probe_every_s,
+                },
+            )
+        self._arm_probe(name)
+
+    def _succeeded(self, name: str) -> None:
+        if not self.breakers[name].succeeded():
+            return
+        PAUSED.labels(name).set(0)
+        log.info("channel back: draining its waiting alerts", extra={"channel": name})
+        timer = self._probe_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        recovery, self._recovery[name] = self._recovery[name], asyncio.Event()
+        recovery.set()
+        for watcher in self.watchers:
+            watcher.recovered(name)
+
+    def _arm_probe(self, name: str) -> None:
+        delay = self.breakers[name].probe_in(self.monotonic())
+        if delay is None:
+            return
+        timer = self._probe_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        self._probe_timers[name] = asyncio.get_running_loop().call_later(
+            delay, self._probe_due, name
+        )
+
+    def _probe_due(self, name: str) -> None:
+        self._probe_timers.pop(name, None)
+        for watcher in self.watchers:
+            watcher.probe_due(name)
+
+
+_KEPT_ERRORS = 5  # last_error keeps this many of the run's newest errors
+
+
+def _as_failure(error: Exception) -> AttemptFailed:
+    if isinstance(error, AttemptFailed):
+        return error
+    return AttemptFailed(f"{type(error).__name__}: {error}", retry=True)  # unknown: retry
+
+
+def _last_error(attempts: list[DeliveryAttempt], since: datetime, note: str | None) -> str | None:
+    """The newest errors of this run of attempts, numbered, and a closing note."""
+    errors = [f"attempt {a.number}: {a.error}" for a in attempts if a.error and a.at >= since]
+    kept = errors[-_KEPT_ERRORS:]
+    if len(errors) > len(kept):
+        kept.insert(0, f"({len(errors) - len(kept)} earlier errors)")
+    if note:
+        kept.append(note)
+    return "; ".join(kept) or None
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def as_delivery(

@@ -31,6 +31,8 @@ def check(
     except ConfigError as error:
         _fail(str(error))
     kinds = {rule.id: rule.kind for rule in rule_set.rules}
+    for deprecation in rule_set.deprecations:
+        typer.echo(f"raqib rules: {rules_file}: warning: {deprecation}", err=True)
     typer.echo(json.dumps({"path": str(rules_file), "ok": True, "rules": kinds}))
 
 

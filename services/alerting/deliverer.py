@@ -4,21 +4,29 @@ per alert, outside the consumer (digest members wait for their digest: ``digests
 Every attempt changes the alert's deliveries; the alert is published to ``alerts`` after
 each one (keyed by alert id, latest state wins), so the alert log shows the attempt history
 while it grows. An alert stays open in the outbox until its final state is on the log, so a
-restart publishes a state the log missed. An alert whose delivery failed for good goes to
-``alerting.dlq`` with every attempt's error.
+restart publishes a state the log missed. An alert whose delivery failed for good (its
+channel's give-up time passed, or a failure no retry can fix) goes to ``alerting.dlq`` with
+every attempt's error.
+
+While a channel is paused (its circuit breaker is open) an alert's delivery over it is
+parked: the task ends, the alert stays open in the outbox, and its id waits in the channel's
+backlog, held in no task. Each probe resumes the oldest waiting alert (and any whose time is
+up, to give them up); when the channel is back, the backlog drains oldest first, as fast as
+``max_pending`` allows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
-from schemas import Alert, Delivery, DeliveryStatus, EnrichedArticle
+from schemas import Alert, Delivery, DeliveryStatus, EnrichedArticle, utc_now
 from services.alerting.channels import Dispatcher, as_delivery
 from services.alerting.core import ChannelKind
 from services.alerting.state import AlertingState, DeliveryRecord
@@ -40,7 +48,10 @@ def alert_dead_letter(broker: KafkaBroker, topic: str, stage: str) -> DeadLetter
     async def dead_letter(alert: Alert) -> None:
         errors = "; ".join(
             f"{d.channel}: "
-            + " | ".join(f"#{a.number} {a.error}" for a in d.attempt_log if a.error)
+            + (
+                " | ".join(f"#{a.number} {a.error}" for a in d.attempt_log if a.error)
+                or (d.last_error or "")
+            )
             for d in failed(alert)
         )
         headers = {
@@ -61,6 +72,35 @@ def alert_dead_letter(broker: KafkaBroker, topic: str, stage: str) -> DeadLetter
     return dead_letter
 
 
+class Backlog:
+    """One paused channel's parked alerts: oldest first, each with the time it gives up."""
+
+    def __init__(self) -> None:
+        self._give_up: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, str]] = []  # (created_at, alert id), lazily pruned
+
+    def __len__(self) -> int:
+        return len(self._give_up)
+
+    def add(self, alert_id: str, created_at: datetime, give_up_at: datetime) -> None:
+        if alert_id not in self._give_up:
+            heapq.heappush(self._heap, (created_at, alert_id))
+        self._give_up[alert_id] = give_up_at
+
+    def pop_oldest(self) -> str | None:
+        while self._heap:
+            _, alert_id = heapq.heappop(self._heap)
+            if self._give_up.pop(alert_id, None) is not None:
+                return alert_id
+        return None
+
+    def pop_expired(self, now: datetime) -> list[str]:
+        expired = [alert_id for alert_id, at in self._give_up.items() if at <= now]
+        for alert_id in expired:
+            del self._give_up[alert_id]
+        return expired
+
+
 class AlertDeliverer:
     """Runs one task per alert; ``wait_for_room`` is the back-pressure on the consumer."""
 
@@ -73,6 +113,7 @@ class AlertDeliverer:
         publish: Publish,
         dead_letter: DeadLetter,
         max_pending: int,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.dispatcher = dispatcher
         self.state = state
@@ -80,10 +121,15 @@ class AlertDeliverer:
         self.publish = publish
         self.dead_letter = dead_letter
         self.max_pending = max_pending
+        self.clock = clock
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.backlogs = {name: Backlog() for name in kinds}
+        self._drains: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+        dispatcher.watchers.append(self)
 
     def submit(self, alert: Alert, article: EnrichedArticle) -> None:
-        if alert.id in self.pending:
+        if alert.id in self.pending or self._closing:
             return
         task = asyncio.create_task(self._deliver(alert, article), name=f"alert-{alert.id}")
         self.pending[alert.id] = task
@@ -111,8 +157,55 @@ class AlertDeliverer:
         while len(self.pending) >= self.max_pending:
             await asyncio.wait(list(self.pending.values()), return_when=asyncio.FIRST_COMPLETED)
 
+    # --- a paused channel: the dispatcher's ChannelWatcher ------------------------------
+
+    def probe_due(self, channel: str) -> None:
+        """Resume the oldest alert waiting for ``channel`` (its delivery goes as the probe),
+        and those whose time is up (they give up without an attempt)."""
+        backlog = self.backlogs.get(channel)
+        if backlog is None or self._closing:
+            return
+        expired = backlog.pop_expired(self.clock())
+        # The probe first: tasks start in the order they are made, so the expired ones find
+        # the probe taken and give up without an attempt.
+        while (oldest := backlog.pop_oldest()) is not None:
+            if self.resume(oldest):
+                break
+        for alert_id in expired:
+            self.resume(alert_id)
+
+    def recovered(self, channel: str) -> None:
+        if channel in self.backlogs and channel not in self._drains and not self._closing:
+            self._drains[channel] = asyncio.create_task(
+                self._drain(channel), name=f"drain-{channel}"
+            )
+
+    async def _drain(self, channel: str) -> None:
+        """Resume the channel's parked alerts, oldest first, while it stays up."""
+        backlog = self.backlogs[channel]
+        try:
+            resumed = 0
+            while backlog and not self.dispatcher.paused(channel):
+                await self.wait_for_room()
+                alert_id = backlog.pop_oldest()
+                if alert_id is None:
+                    break
+                resumed += self.resume(alert_id)
+            if resumed:
+                log.info("channel backlog resumed", extra={"channel": channel, "alerts": resumed})
+        finally:
+            self._drains.pop(channel, None)
+
     async def close(self, grace_s: float) -> None:
         """Let deliveries in flight finish for ``grace_s``; the rest resume at the next start."""
+        self._closing = True
+        self.dispatcher.close()
+        drains = list(self._drains.values())
+        for drain in drains:
+            drain.cancel()
+        for drain in drains:
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
         tasks = list(self.pending.values())
         if not tasks:
             return
@@ -137,6 +230,7 @@ class AlertDeliverer:
         lock = asyncio.Lock()
         attempted = False
         logged = True  # whether the newest state reached the alert log
+        parked: dict[str, datetime] = {}  # channel → when its delivery gives up
 
         async def on_attempt(record: DeliveryRecord) -> None:
             nonlocal attempted, logged
@@ -153,15 +247,28 @@ class AlertDeliverer:
                     extra={"alert_id": alert.id, "channel": delivery.channel},
                 )
                 return
-            record, _ = await self.dispatcher.deliver(
+            outcome = await self.dispatcher.deliver(
                 alert.id,
                 delivery.channel,
-                lambda channel: channel.send(alert, article),
+                lambda channel, redelivery: channel.send(alert, article, redelivery=redelivery),
                 on_attempt,
             )
-            current[delivery.channel] = as_delivery(record, self.kinds[delivery.channel])
+            current[delivery.channel] = as_delivery(outcome.record, self.kinds[delivery.channel])
+            if outcome.parked_until is not None:
+                parked[delivery.channel] = outcome.parked_until
 
         await asyncio.gather(*(one(d) for d in alert.deliveries))
+        if parked:
+            # Open in the outbox until every channel is done; dead-lettered (if a channel
+            # failed for good) only then.
+            for channel, give_up_at in parked.items():
+                self.backlogs[channel].add(alert.id, alert.created_at, give_up_at)
+            if self._closing:
+                return
+            for channel in parked:
+                if not self.dispatcher.paused(channel):
+                    self.recovered(channel)  # came back while this alert was parking
+            return
         final = alert.model_copy(update={"deliveries": list(current.values())})
         if not attempted:
             # Resumed with nothing left to send: after a crash, or because the log missed

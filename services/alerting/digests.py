@@ -2,7 +2,9 @@
 rule once the window has closed.
 
 Each attempt updates every member alert's delivery over that channel and publishes the
-members to ``alerts``; members whose digest failed for good go to ``alerting.dlq``.
+members to ``alerts``; members whose digest failed for good go to ``alerting.dlq``. A digest
+whose channel is paused stays unsent and is tried again at the next round (a paused channel
+makes it wait without an attempt, or sends it as the probe).
 """
 
 from __future__ import annotations
@@ -81,12 +83,18 @@ class DigestSender:
         results = await asyncio.gather(
             *(
                 self.dispatcher.deliver(
-                    open_digest.id, name, lambda channel: channel.send_digest(message), on_attempt
+                    open_digest.id,
+                    name,
+                    lambda channel, redelivery: channel.send_digest(message, redelivery=redelivery),
+                    on_attempt,
                 )
                 for name in channels
             )
         )
-        outcome = "failed" if any(r.status is DeliveryStatus.FAILED for r, _ in results) else "sent"
+        if any(result.parked for result in results):
+            return  # the next round tries again
+        failures = [r for r in results if r.record.status is DeliveryStatus.FAILED]
+        outcome = "failed" if failures else "sent"
         DIGESTS.labels(outcome).inc()
         for alert in alerts.values():
             if failed(alert):

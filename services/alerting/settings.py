@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import (
@@ -15,6 +18,8 @@ from services.common.settings import (
     RaqibSettings,
     Renamed,
 )
+
+log = logging.getLogger("raqib.settings")
 
 # The repository's default rules, wherever the service is started from.
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent.parent.parent / "deploy" / "rules.yaml"
@@ -59,7 +64,11 @@ class AlertingSettings(BatchConsumerSettings):
     # Short: an alert's latency includes the wait for its batch to fill.
     batch_size: BatchSize = 500
     batch_timeout_s: BatchTimeout = 0.02
-    rules_file: Path = Field(default=DEFAULT_RULES_FILE, description="The watch rules (YAML).")
+    rules_file: Path = Field(
+        # A factory: the table in docs/configuration.md shows no machine's absolute path.
+        default_factory=lambda: DEFAULT_RULES_FILE,
+        description="The watch rules (YAML); default: deploy/rules.yaml of the installation.",
+    )
     state_file: Path = Field(
         default=Path(".raqib/alerting.sqlite3"),
         description="SQLite file with the outbox, windows, cooldowns and digests.",
@@ -67,8 +76,29 @@ class AlertingSettings(BatchConsumerSettings):
     retry_base_delay_s: float = Field(
         default=1.0, ge=0, description="Backoff before the second attempt; doubles each time."
     )
-    retry_max_delay_s: float = Field(default=60.0, ge=0, description="Longest backoff.")
-    email_max_attempts: int = Field(default=3, ge=1, description="Unless a channel sets its own.")
+    retry_max_delay_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest backoff: a failing delivery is tried at least this often.",
+    )
+    give_up_after_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Retry a failed delivery for this long before giving up and "
+        "dead-lettering it; a channel's `give_up_after` in the rules file wins.",
+    )
+    breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed attempts in a row over one channel that pause it: its alerts "
+        "wait in the outbox, without attempts, while one probe at a time tests it.",
+    )
+    breaker_probe_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="While a channel is paused, how often one alert is sent to see whether "
+        "it is back; the first success resumes the channel and drains its backlog.",
+    )
     allow_private_targets: bool = Field(
         default=False,
         description="Let webhooks reach private, loopback and link-local addresses "
@@ -103,3 +133,23 @@ class AlertingSettings(BatchConsumerSettings):
         default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        """Settings that no longer do anything: say so instead of ignoring them silently."""
+        for old, instead in _RETIRED.items():
+            variable = f"RAQIB_ALERTING_{old}".upper()
+            if (isinstance(data, Mapping) and old in data) or variable in os.environ:
+                message = f"{variable} is deprecated and ignored: {instead}"
+                warnings.warn(message, FutureWarning, stacklevel=2)
+                log.warning("deprecated setting", extra={"setting": variable, "use": instead})
+        if isinstance(data, Mapping):
+            data = {key: value for key, value in data.items() if key not in _RETIRED}
+        return data
+
+
+_RETIRED = {
+    "email_max_attempts": "deliveries are retried until RAQIB_ALERTING_GIVE_UP_AFTER_S "
+    "(or a channel's give_up_after)",
+}

@@ -5,6 +5,10 @@ recent firings for cooldowns, and the open digests.
 An alert is written here (with its article, for rendering) before the article's offset is
 committed; from then on it is delivered from here, so a crash loses nothing and a restart
 resumes what was not delivered. A delivery recorded as ``delivered`` is never sent again.
+
+Each attempt is written twice: its intent (outcome ``sending``) before the message goes out,
+its outcome after. An intent with no outcome is an attempt a crash cut short: the receiver
+may have its message, so the next send is marked as a possible redelivery.
 One process owns a state file at a time: a second one fails at open instead of racing the
 first (WAL keeps reads cheap and writes crash-safe).
 """
@@ -15,6 +19,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Self
 
 from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
 from services.common.statefile import StateFile
@@ -28,6 +34,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error   TEXT,
     delivered_at TEXT,
     updated_at   TEXT NOT NULL,
+    since        TEXT,
     PRIMARY KEY (alert_id, channel)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -37,6 +44,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     at          TEXT NOT NULL,
     error       TEXT,
     status_code INTEGER,
+    outcome     TEXT,
     PRIMARY KEY (alert_id, channel, number)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -76,6 +84,24 @@ CREATE TABLE IF NOT EXISTS digest_alerts (
 """
 
 
+# Added after the first release: (table, column, type); ``open`` adds what an older file lacks.
+_ADDED_COLUMNS = [("deliveries", "since", "TEXT"), ("attempts", "outcome", "TEXT")]
+
+
+class Outcome(StrEnum):
+    """What became of one attempt, as the state file knows it."""
+
+    SENDING = "sending"  # the intent: written before the send, replaced by its outcome
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the receiver did not take it
+    IN_DOUBT = "in-doubt"  # failed after the message may have gone out (a read timeout)
+    INTERRUPTED = "interrupted"  # a crash or stop during the send; found at the next start
+
+    @property
+    def maybe_received(self) -> bool:
+        return self in (Outcome.SENDING, Outcome.IN_DOUBT, Outcome.INTERRUPTED)
+
+
 @dataclass(frozen=True)
 class DeliveryRecord:
     alert_id: str
@@ -85,6 +111,9 @@ class DeliveryRecord:
     last_error: str | None = None
     delivered_at: datetime | None = None
     attempt_log: list[DeliveryAttempt] = field(default_factory=list)
+    since: datetime | None = None  # when this run of attempts began: the give-up clock
+    in_doubt: bool = False  # an attempt may have reached the receiver: mark the next sends
+    open_attempt: int | None = None  # an attempt with its intent and no outcome
 
 
 @dataclass(frozen=True)
@@ -141,28 +170,42 @@ class AlertingState(StateFile):
 
     # --- deliveries -------------------------------------------------------------------
 
+    def open(self) -> Self:
+        super().open()
+        for table, column, kind in _ADDED_COLUMNS:
+            columns = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        return self
+
     def get(self, alert_id: str, channel: str) -> DeliveryRecord | None:
         row = self.db.execute(
-            "SELECT status, attempts, last_error, delivered_at FROM deliveries "
+            "SELECT status, attempts, last_error, delivered_at, since FROM deliveries "
             "WHERE alert_id = ? AND channel = ?",
             (alert_id, channel),
         ).fetchone()
         if row is None:
             return None
-        status, attempts, last_error, delivered_at = row
-        log = [
-            DeliveryAttempt(
-                number=number,
-                at=datetime.fromisoformat(at),
-                error=error,
-                status_code=status_code,
+        status, attempts, last_error, delivered_at, since = row
+        log: list[DeliveryAttempt] = []
+        in_doubt, open_attempt = False, None
+        for number, at, error, status_code, outcome in self.db.execute(
+            "SELECT number, at, error, status_code, outcome FROM attempts "
+            "WHERE alert_id = ? AND channel = ? ORDER BY number",
+            (alert_id, channel),
+        ):
+            log.append(
+                DeliveryAttempt(
+                    number=number,
+                    at=datetime.fromisoformat(at),
+                    error=error,
+                    status_code=status_code,
+                )
             )
-            for number, at, error, status_code in self.db.execute(
-                "SELECT number, at, error, status_code FROM attempts "
-                "WHERE alert_id = ? AND channel = ? ORDER BY number",
-                (alert_id, channel),
-            )
-        ]
+            if outcome is not None:  # None: written before outcomes were recorded
+                in_doubt = in_doubt or Outcome(outcome).maybe_received
+                if outcome == Outcome.SENDING:
+                    open_attempt = number
         return DeliveryRecord(
             alert_id,
             channel,
@@ -171,19 +214,27 @@ class AlertingState(StateFile):
             last_error,
             datetime.fromisoformat(delivered_at) if delivered_at else None,
             log,
+            datetime.fromisoformat(since) if since else None,
+            in_doubt,
+            open_attempt,
         )
 
-    def save(self, record: DeliveryRecord, *, now: datetime) -> None:
-        """The delivery's state and its newest attempt, in one transaction."""
+    def save(
+        self, record: DeliveryRecord, *, now: datetime, outcome: Outcome | None = None
+    ) -> None:
+        """The delivery's state and its newest attempt (with ``outcome``: by default,
+        delivered when it has no error, else failed), in one transaction."""
         with self.transaction():
-            self._save(record, now=now)
+            self._save(record, now=now, outcome=outcome)
 
-    def _save(self, record: DeliveryRecord, *, now: datetime) -> None:
+    def _save(self, record: DeliveryRecord, *, now: datetime, outcome: Outcome | None) -> None:
         self.db.execute(
-            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO deliveries (alert_id, channel, status, attempts, last_error, "
+            "delivered_at, updated_at, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (alert_id, channel) DO UPDATE SET status = excluded.status, "
             "attempts = excluded.attempts, last_error = excluded.last_error, "
-            "delivered_at = excluded.delivered_at, updated_at = excluded.updated_at",
+            "delivered_at = excluded.delivered_at, updated_at = excluded.updated_at, "
+            "since = excluded.since",
             (
                 record.alert_id,
                 record.channel,
@@ -192,12 +243,16 @@ class AlertingState(StateFile):
                 record.last_error,
                 record.delivered_at.isoformat() if record.delivered_at else None,
                 now.isoformat(),
+                record.since.isoformat() if record.since else None,
             ),
         )
         if record.attempt_log:
             last = record.attempt_log[-1]
+            if outcome is None:
+                outcome = Outcome.DELIVERED if last.error is None else Outcome.FAILED
             self.db.execute(
-                "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO attempts (alert_id, channel, number, at, error, "
+                "status_code, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.alert_id,
                     record.channel,
@@ -205,8 +260,17 @@ class AlertingState(StateFile):
                     last.at.isoformat(),
                     last.error,
                     last.status_code,
+                    outcome.value,
                 ),
             )
+
+    def interrupt(self, alert_id: str, channel: str, number: int, error: str) -> None:
+        """Mark attempt ``number``, begun and never finished, as interrupted."""
+        self.db.execute(
+            "UPDATE attempts SET outcome = ?, error = ? "
+            "WHERE alert_id = ? AND channel = ? AND number = ?",
+            (Outcome.INTERRUPTED.value, error, alert_id, channel, number),
+        )
 
     # --- the outbox -------------------------------------------------------------------
 

@@ -10,8 +10,12 @@ from services.alerting.core.alerts import (
 )
 from services.alerting.core.delivery import (
     ALERT_ID_HEADER,
+    REDELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    Admission,
+    BreakerState,
+    CircuitBreaker,
     RetryPolicy,
     Verdict,
     http_verdict,
@@ -67,11 +71,15 @@ from services.alerting.core.rules import (
 
 __all__ = [
     "ALERT_ID_HEADER",
+    "REDELIVERY_HEADER",
     "RULE_KINDS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "Admission",
+    "BreakerState",
     "ChannelConfig",
     "ChannelKind",
+    "CircuitBreaker",
     "DigestMessage",
     "EmailChannelConfig",
     "Engine",

@@ -1,17 +1,21 @@
-"""Pure delivery rules: webhook signatures, which failures to retry, and when."""
+"""Pure delivery rules: webhook signatures, which failures to retry and until when, and the
+circuit breaker that pauses a channel that keeps failing."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 SIGNATURE_HEADER = "X-Raqib-Signature"
 TIMESTAMP_HEADER = "X-Raqib-Timestamp"
 ALERT_ID_HEADER = "X-Raqib-Alert-Id"
+# Set on a send that follows an attempt whose outcome is unknown (interrupted by a crash or a
+# stop, or cut off after the message may have gone out): the receiver may already have it.
+REDELIVERY_HEADER = "X-Raqib-Redelivery"
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -23,13 +27,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def webhook_headers(
-    alert_id: str, body: bytes, *, secret: str | None, now: datetime
+    alert_id: str, body: bytes, *, secret: str | None, now: datetime, redelivery: bool = False
 ) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "raqib-alerting/1",
         ALERT_ID_HEADER: alert_id,
     }
+    if redelivery:
+        headers[REDELIVERY_HEADER] = "true"
     if secret:
         timestamp = str(int(now.timestamp()))
         headers[TIMESTAMP_HEADER] = timestamp
@@ -60,9 +66,14 @@ def smtp_verdict(code: int) -> Verdict:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int
+    """Retries bounded by time, not by a count: a delivery is retried until
+    ``give_up_after_s`` has passed since its run of attempts began, with an exponential
+    backoff capped at ``max_delay_s`` (so a channel that comes back is tried again within
+    that long)."""
+
     base_delay_s: float
     max_delay_s: float
+    give_up_after_s: float
 
     def delay(self, attempts_made: int, jitter: float) -> float:
         """Wait before attempt ``attempts_made + 1``: exponential, with "equal jitter".
@@ -70,15 +81,115 @@ class RetryPolicy:
         ``jitter`` in [0, 1) picks a point in the upper half of the exponential step, so
         receivers recovering from an outage are not hit by every sender at once.
         """
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** max(attempts_made - 1, 0))
+        # The exponent is capped: past 2**60 every step is the cap anyway.
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempts_made - 1, 60))
+        ceiling = max(ceiling, 0.0)
         return ceiling / 2 + ceiling / 2 * jitter
 
+    def give_up_at(self, started: datetime) -> datetime:
+        return started + timedelta(seconds=self.give_up_after_s)
+
+    def next_wait(
+        self,
+        *,
+        attempts_made: int,
+        started: datetime,
+        now: datetime,
+        jitter: float,
+        retry_after_s: float | None = None,
+    ) -> float | None:
+        """After a failed attempt that may succeed later: seconds to wait before the next
+        one, or None to give up (the time is up). The wait honours ``Retry-After`` within
+        the cap and never runs past the deadline, so the last attempt falls on it."""
+        remaining = (self.give_up_at(started) - now).total_seconds()
+        if remaining <= 0:
+            return None
+        wait = max(self.delay(attempts_made, jitter), retry_after_s or 0.0)
+        return min(wait, self.max_delay_s, remaining)
+
     def schedule(self, jitters: list[float]) -> list[float]:
-        """The waits between all attempts, given one jitter value per wait."""
-        return [
-            self.delay(n, jitter)
-            for n, jitter in zip(range(1, self.max_attempts), jitters, strict=False)
-        ]
+        """The waits between attempts that all fail at once (an attempt taking no time),
+        one jitter value per wait, until the time is up."""
+        started = datetime(2000, 1, 1)
+        now, waits = started, []
+        for attempts_made, jitter in enumerate(jitters, start=1):
+            wait = self.next_wait(
+                attempts_made=attempts_made, started=started, now=now, jitter=jitter
+            )
+            if wait is None:
+                break
+            waits.append(wait)
+            now += timedelta(seconds=wait)
+        return waits
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"  # deliveries go out
+    OPEN = "open"  # paused: deliveries wait, one probe every probe_every_s
+    HALF_OPEN = "half-open"  # one probe in flight, the others wait
+
+
+class Admission(StrEnum):
+    SEND = "send"  # the channel is closed (healthy): send
+    PROBE = "probe"  # the one attempt that tests a paused channel
+    WAIT = "wait"  # paused: do not send, wait in the outbox
+
+
+@dataclass
+class CircuitBreaker:
+    """One channel's breaker, a pure state machine driven by a monotonic ``now``.
+
+    Closed: every delivery is sent; ``failure_threshold`` failed attempts in a row open it.
+    Open: nothing is sent (waiting burns no attempts) until ``probe_every_s`` has passed;
+    then ``admit`` lets exactly one attempt through as the probe (half-open). The probe's
+    success, or any success, closes it; the probe's failure opens it for another interval.
+    Only failures that a retry may fix count; a permanent one (a 404, SMTP 535) shows the
+    receiver answering, and counts as a success here (the alert itself still fails).
+    """
+
+    failure_threshold: int
+    probe_every_s: float
+    state: BreakerState = BreakerState.CLOSED
+    failures: int = 0  # failed attempts in a row
+    next_probe_at: float = 0.0
+
+    def admit(self, now: float) -> Admission:
+        if self.state is BreakerState.CLOSED:
+            return Admission.SEND
+        if self.state is BreakerState.OPEN and now >= self.next_probe_at:
+            self.state = BreakerState.HALF_OPEN
+            return Admission.PROBE
+        return Admission.WAIT
+
+    def succeeded(self) -> bool:
+        """Record a success; True when it closed a paused channel (time to drain)."""
+        recovered = self.state is not BreakerState.CLOSED
+        self.state = BreakerState.CLOSED
+        self.failures = 0
+        return recovered
+
+    def failed(self, now: float) -> bool:
+        """Record a failure a retry may fix; True when it opened the breaker."""
+        self.failures += 1
+        if self.state is BreakerState.HALF_OPEN or (
+            self.state is BreakerState.CLOSED and self.failures >= self.failure_threshold
+        ):
+            self.state = BreakerState.OPEN
+            self.next_probe_at = now + self.probe_every_s
+            return True
+        return False  # closed below the threshold, or a late failure while already open
+
+    def abandoned(self, now: float) -> None:
+        """The probe ended without an outcome (cancelled): another one may go at once."""
+        if self.state is BreakerState.HALF_OPEN:
+            self.state = BreakerState.OPEN
+            self.next_probe_at = now
+
+    def probe_in(self, now: float) -> float | None:
+        """Seconds until a probe may go (0: now), or None when none is waited for."""
+        if self.state is not BreakerState.OPEN:
+            return None
+        return max(self.next_probe_at - now, 0.0)
 
 
 def retry_after_s(value: str | None, now: datetime, limit: float) -> float | None:

@@ -39,11 +39,22 @@ ChannelKind = Literal["email", "webhook"]
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
+_GIVE_UP_AFTER = (
+    "Retry a failed delivery for this long (e.g. 30m, 1d) before giving up and "
+    "dead-lettering it; default RAQIB_ALERTING_GIVE_UP_AFTER_S (one day)."
+)
+_MAX_ATTEMPTS = (
+    "Deprecated and ignored: deliveries are retried until give_up_after, however many "
+    "attempts that takes (a count made a short outage a permanent failure)."
+)
+
+
 class EmailChannelConfig(StrictModel):
     kind: Literal["email"]
     to: list[str] = Field(min_length=1)
     sender: str | None = Field(default=None, alias="from")
-    max_attempts: int | None = Field(default=None, ge=1, le=20)
+    give_up_after: Duration | None = Field(default=None, description=_GIVE_UP_AFTER)
+    max_attempts: int | None = Field(default=None, ge=1, le=20, description=_MAX_ATTEMPTS)
 
     @field_validator("to")
     @classmethod
@@ -60,7 +71,8 @@ class WebhookChannelConfig(StrictModel):
     secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key; empty = unsigned")
     format: Literal["raqib", "slack"] = "raqib"
     timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_attempts: int = Field(default=5, ge=1, le=20)
+    give_up_after: Duration | None = Field(default=None, description=_GIVE_UP_AFTER)
+    max_attempts: int | None = Field(default=None, ge=1, le=20, description=_MAX_ATTEMPTS)
     max_connections: int = Field(
         default=8,
         ge=1,
@@ -225,6 +237,16 @@ class RuleSet(StrictModel):
     def channel_kinds(self) -> dict[str, ChannelKind]:
         """Each channel's kind, by channel name."""
         return {name: config.kind for name, config in self.channels.items()}
+
+    @property
+    def deprecations(self) -> list[str]:
+        """Keys the file still uses that no longer do anything, in words for the operator."""
+        return [
+            f"channel '{name}': max_attempts is deprecated and ignored; deliveries are "
+            "retried until give_up_after (default one day)"
+            for name, config in self.channels.items()
+            if config.max_attempts is not None
+        ]
 
 
 # Checks an actor id against a knowledge base; None until the alerting service can load one.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -19,7 +21,12 @@ from services.alerting.core import (
     evaluate_rules,
 )
 from services.alerting.settings import AlertingSettings, SmtpSettings
-from services.devstack.receivers import SmtpCatcher, WebhookReceiver
+from services.devstack.receivers import (
+    ReceivedRequest,
+    SmtpCatcher,
+    WebhookReceiver,
+    wait_until,
+)
 from services.devstack.servers import free_port
 from tests.unit.alerting.articles import enriched
 
@@ -78,6 +85,20 @@ async def test_email_to_a_server_that_is_down_is_retryable() -> None:
     with pytest.raises(AttemptFailed) as caught:
         await channel.send(_alert(), ARTICLE)
     assert caught.value.retry
+    assert not caught.value.maybe_received  # nothing went out: a resend is no duplicate
+
+
+async def test_email_sent_again_after_an_unknown_outcome_is_marked_with_the_same_id(
+    smtp_catcher: SmtpCatcher,
+) -> None:
+    config = EmailChannelConfig.model_validate({"kind": "email", "to": ["a@raqib.example"]})
+    channel = EmailChannel("mail", config, _settings(smtp_catcher.port))
+    alert = _alert()
+    await channel.send(alert, ARTICLE)
+    await channel.send(alert, ARTICLE, redelivery=True)
+    first, again = smtp_catcher.messages
+    assert first["Message-ID"] == again["Message-ID"] == f"<{alert.id}.alert@raqib.example>"
+    assert first["X-Raqib-Redelivery"] is None and again["X-Raqib-Redelivery"] == "true"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +123,31 @@ async def test_webhook_to_a_closed_port_is_retryable() -> None:
             await channel.send(_alert(), ARTICLE)
     finally:
         await channel.aclose()
-    assert caught.value.retry
+    assert caught.value.retry and not caught.value.maybe_received
+
+
+async def test_a_webhook_that_times_out_after_the_request_went_out_may_have_it() -> None:
+    def slow(seen: list[ReceivedRequest], _request: ReceivedRequest) -> int:
+        if len(seen) == 1:
+            time.sleep(0.6)  # the first answer comes after the client gave up
+        return 200
+
+    with WebhookReceiver(responder=slow) as receiver:
+        channel = _webhook(receiver.url, timeout_s=0.3)
+        alert = _alert()
+        try:
+            with pytest.raises(AttemptFailed, match="ReadTimeout") as caught:
+                await channel.send(alert, ARTICLE)
+            # The receiver took it, answering too late.
+            assert await asyncio.to_thread(wait_until, lambda: bool(receiver.requests), 5)
+            await channel.send(alert, ARTICLE, redelivery=True)
+        finally:
+            await channel.aclose()
+    assert caught.value.retry and caught.value.maybe_received
+    first, again = receiver.requests
+    assert first.headers["X-Raqib-Alert-Id"] == again.headers["X-Raqib-Alert-Id"] == alert.id
+    assert "X-Raqib-Redelivery" not in first.headers
+    assert again.headers["X-Raqib-Redelivery"] == "true"
 
 
 async def test_webhook_posts_the_alert_with_its_id_and_no_signature_without_secret() -> None:

@@ -51,8 +51,7 @@ async def test_killed_before_delivering_then_restarted_sends_the_alert_once(
     rules.write_text(
         f"""
 channels:
-  hook: {{kind: webhook, url: "http://127.0.0.1:{port}/hooks/raqib", max_attempts: 20,
-          timeout_s: 2}}
+  hook: {{kind: webhook, url: "http://127.0.0.1:{port}/hooks/raqib", timeout_s: 2}}
 rules:
   - {{id: deterrence, name: Deterrence, match: {{actors: {{any: [special-deterrence-force]}}}},
       channels: [hook]}}

@@ -169,12 +169,12 @@ async def test_a_wrong_password_fails_the_delivery_at_once_and_the_next_one_goes
             dispatcher = Dispatcher(
                 {"mail": wrong, "mail-fixed": right}, store, base_delay_s=0.1, max_delay_s=1
             )
-            record, _ = await dispatcher.deliver(
-                raised.id, "mail", lambda c: c.send(raised, ARTICLE)
+            record, _, _ = await dispatcher.deliver(
+                raised.id, "mail", lambda c, _redelivery: c.send(raised, ARTICLE)
             )
             # The dispatcher returned a failed record instead of raising: the service goes on.
-            fixed, _ = await dispatcher.deliver(
-                raised.id, "mail-fixed", lambda c: c.send(raised, ARTICLE)
+            fixed, _, _ = await dispatcher.deliver(
+                raised.id, "mail-fixed", lambda c, _redelivery: c.send(raised, ARTICLE)
             )
     finally:
         controller.stop()
@@ -210,11 +210,11 @@ async def test_smtp_down_then_up_is_delivered_once_after_a_retry(
             dispatcher = Dispatcher(
                 {"mail": mail}, store, base_delay_s=0.1, max_delay_s=1, sleep=sleep
             )
-            record, _ = await dispatcher.deliver(
-                raised.id, "mail", lambda c: c.send(raised, ARTICLE)
+            record, _, _ = await dispatcher.deliver(
+                raised.id, "mail", lambda c, _redelivery: c.send(raised, ARTICLE)
             )
-            again, attempted = await dispatcher.deliver(
-                raised.id, "mail", lambda c: c.send(raised, ARTICLE)
+            again, attempted, _ = await dispatcher.deliver(
+                raised.id, "mail", lambda c, _redelivery: c.send(raised, ARTICLE)
             )
     finally:
         for controller in controllers:

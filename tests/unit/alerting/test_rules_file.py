@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from services.alerting.core import SpikeParams, ThresholdParams, load_rules, parse_rules
 from services.alerting.core.rules import WebhookChannelConfig
+from services.alerting.settings import AlertingSettings
 from services.common.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -53,7 +55,7 @@ def test_a_valid_file_loads_every_field() -> None:
     hook = rule_set.channels["hook"]
     assert isinstance(hook, WebhookChannelConfig)
     assert hook.secret is not None and hook.secret.get_secret_value() == "s3cret"
-    assert (hook.format, hook.max_attempts) == ("raqib", 5)
+    assert (hook.format, hook.give_up_after, hook.max_attempts) == ("raqib", None, None)
 
 
 def test_the_default_rules_file_watches_deterrence_and_bashagha() -> None:
@@ -268,3 +270,35 @@ def test_window_kinds_cooldown_and_digest_load() -> None:
 )
 def test_window_cooldown_and_digest_mistakes_name_rule_and_field(rule: str, expected: str) -> None:
     assert expected in _error(_rules(f"  - {rule}\n"))
+
+
+def test_max_attempts_still_loads_but_is_ignored_with_a_warning_and_give_up_after_is_read() -> None:
+    rule_set = parse_rules(
+        """
+channels:
+  mail: {kind: email, to: [analysts@example.org], max_attempts: 3, give_up_after: 6h}
+  hook: {kind: webhook, url: "https://hooks.example.org/raqib", max_attempts: 5}
+rules:
+  - {id: r, name: R, match: {keywords: [x]}, channels: [mail, hook]}
+""",
+        "watch.yaml",
+        env={},
+    )
+    assert rule_set.channels["mail"].give_up_after == timedelta(hours=6)
+    assert rule_set.deprecations == [
+        f"channel '{name}': max_attempts is deprecated and ignored; deliveries are retried "
+        "until give_up_after (default one day)"
+        for name in ("mail", "hook")
+    ]
+    assert "give_up_after: a duration must be longer than zero" in _error(
+        _rules("  - {id: r, name: R, match: {keywords: [x]}, channels: [hook]}\n").replace(
+            "secret: s3cret}", "secret: s3cret, give_up_after: 0s}"
+        )
+    )
+
+
+def test_the_retired_email_max_attempts_setting_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_ALERTING_EMAIL_MAX_ATTEMPTS", "3")
+    with pytest.warns(FutureWarning, match="EMAIL_MAX_ATTEMPTS is deprecated and ignored"):
+        settings = AlertingSettings()
+    assert settings.give_up_after_s == 86400
