@@ -4,16 +4,16 @@ A batch subscriber: what a batch does is in ``batch.py`` (rules run, alerts writ
 state file in one transaction and published to ``alerts``, then the offset is committed).
 Delivery runs from there, concurrently and outside the consumer (``deliverer.py``,
 ``digests.py``), so a slow receiver delays no other alert; an alert that was written is
-delivered even across a crash (the start resumes the outbox), and one that was delivered is
-never sent again. A failing channel is retried for a day (``GIVE_UP_AFTER_S``), and paused and
-probed while it keeps failing; an attempt a crash cut short is sent again, marked as a
-possible redelivery.
+delivered even across a crash (the start resumes the outbox before it joins the consumer
+group), and one that was delivered is never sent again. A failing channel is retried for a
+day (``GIVE_UP_AFTER_S``), and paused and probed while it keeps failing; an attempt a crash cut
+short is sent again, marked as a possible redelivery.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from faststream import FastStream
 
@@ -38,6 +38,7 @@ from services.common.kafka import (
 )
 
 STAGE = "alerting"
+NEVER = datetime.max.replace(tzinfo=UTC)  # a failed_since that leaves out every failed delivery
 
 log = logging.getLogger("raqib.alerting")
 
@@ -122,10 +123,30 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             [kafka.topic(ARTICLES_ENRICHED), kafka.topic(ALERTS), kafka.dead_letter_topic(STAGE)],
         )
 
+    resumed_at_start: set[str] = set()
+
     async def resume() -> None:
-        since = utc_now() - timedelta(seconds=settings.resume_failed_within_s)
-        deliverer.resume_unfinished(failed_since=since)
+        # Before the broker starts its subscriber, whose start waits for the consumer group to
+        # assign partitions (a rebalance can take a session timeout): the outbox needs only
+        # the producer, so what a stop or crash left unfinished goes out at once (decision 51).
+        await broker.connect()
+        unfinished = state.unfinished(failed_since=NEVER)  # never finished; no failed ones
+        resumed_at_start.update(a for a in unfinished if deliverer.resume(a))
+        if resumed_at_start:
+            log.info("resuming deliveries", extra={"alerts": len(resumed_at_start)})
         housekeeping.start()
+
+    async def retry_failed() -> None:
+        # A restart is also how an operator retries a fixed channel: deliveries that failed
+        # lately go again once the stage consumes (those resumed above are not sent twice).
+        since = utc_now() - timedelta(seconds=settings.resume_failed_within_s)
+        retried = [
+            alert_id
+            for alert_id in state.unfinished(failed_since=since)
+            if alert_id not in resumed_at_start and deliverer.resume(alert_id)
+        ]
+        if retried:
+            log.info("retrying failed deliveries", extra={"alerts": len(retried)})
 
     async def stop() -> None:
         await housekeeping.stop()
@@ -140,8 +161,8 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
     return FastStream(
         broker,
         logger=app_logger(STAGE),
-        on_startup=[set_up],
-        after_startup=[resume],
+        on_startup=[set_up, resume],
+        after_startup=[retry_failed],
         on_shutdown=[stop],
         after_shutdown=[close],
     )

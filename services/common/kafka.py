@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import socket
 import sqlite3
 import ssl
 import traceback
@@ -199,7 +200,9 @@ def subscribe_batches(
     only after it returned. A batch ``handle`` cannot get past is split to find the record at
     fault, which goes to ``handle.dead_letter`` (``PoisonIsolation``). A new group reads the
     topic from its start. ``group_id`` stands in for the consumer's own group where a stage
-    reads two topics."""
+    reads two topics. With ``KafkaSettings.instance_id`` the consumer is a static member of
+    its group: a replica restarted within the session timeout gets its partitions back
+    without a rebalance (and, as a static member, does not leave the group when it stops)."""
     kafka = consumer.kafka
     group = kafka.group(group_id or consumer.group_id)
     isolated = PoisonIsolation(handle, attempts=kafka.poison_attempts, group=group)
@@ -213,11 +216,26 @@ def subscribe_batches(
         max_records=consumer.batch_size,
         batch_timeout_ms=milliseconds(consumer.batch_timeout_s),
         fetch_max_wait_ms=milliseconds(kafka.fetch_max_wait_s),
+        group_instance_id=group_instance_id(kafka, group),
+        session_timeout_ms=milliseconds(kafka.session_timeout_s),
+        heartbeat_interval_ms=milliseconds(min(3.0, kafka.session_timeout_s / 3)),
         decoder=_undecoded,
     )
     async def handle_batch(msg: KafkaMessage) -> None:
         records = msg.raw_message
         await isolated(records if isinstance(records, tuple) else (records,))
+
+
+def group_instance_id(settings: KafkaSettings, group: str) -> str | None:
+    """The static membership id (KIP-345) of this replica in ``group`` (its cluster name),
+    or None for dynamic membership. The group is part of it, so the groups of one process
+    (the indexer has two) each have their own; ``{hostname}`` in the setting becomes the
+    host's name, which Docker keeps across a container's restarts and gives each replica of
+    ``--scale`` its own."""
+    if not settings.instance_id:
+        return None
+    instance = settings.instance_id.replace("{hostname}", socket.gethostname())
+    return f"{instance}-{group}"
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:

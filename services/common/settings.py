@@ -120,6 +120,22 @@ class KafkaSettings(RaqibSettings):
         "max.message.bytes of the topics it creates. An output larger than this is "
         "dead-lettered; a dead letter larger than this keeps only its head, size and SHA-256.",
     )
+    # Unset: dynamic membership, a restarted replica waits for a rebalance (decision 51).
+    instance_id: str | None = Field(
+        default=None,
+        description="This replica's static membership id (KIP-345): a replica restarted "
+        "within the session timeout gets its partitions back without a rebalance. Each "
+        "replica needs its own (two live ones with the same id fence each other); "
+        "{hostname} in it is replaced by the host's name. Unset: dynamic membership.",
+    )
+    # aiokafka's default; the broker accepts 6 s to 30 min unless configured otherwise.
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=1,
+        description="How long a consumer may go without a heartbeat before its group gives "
+        "its partitions to the others; with an instance id also how long a restart may take "
+        "to keep them, and how long those of a replica gone for good stay unread.",
+    )
     poison_attempts: int = Field(
         default=3,
         ge=1,
