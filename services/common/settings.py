@@ -134,7 +134,8 @@ class KafkaSettings(RaqibSettings):
         ge=1,
         description="How long a consumer may go without a heartbeat before its group gives "
         "its partitions to the others; with an instance id also how long a restart may take "
-        "to keep them, and how long those of a replica gone for good stay unread.",
+        "to keep them, and how long those of a replica gone for good stay unread. Brokers "
+        "refuse less than their group.min.session.timeout.ms (6 s by default).",
     )
     poison_attempts: int = Field(
         default=3,
