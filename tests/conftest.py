@@ -8,6 +8,9 @@ aliases that no other test uses. No test sees another's records, offsets or indi
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +109,25 @@ def smtp_catcher() -> Iterator[SmtpCatcher]:
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as receiver:
         yield receiver
+
+
+def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``raqib run NAME`` as its own process, as in production, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", name],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+
+
+def stop_service(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Send ``sig`` (SIGKILL for a crash, SIGTERM for a stop) and wait; kill after 20 s."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

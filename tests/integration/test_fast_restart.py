@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,7 +28,7 @@ from services.common.kafka import (
     standalone_producer,
 )
 from services.common.settings import KafkaSettings
-from tests.conftest import REPO, kafka_env
+from tests.conftest import kafka_env, start_service, stop_service
 from tests.integration.test_kafka_faults import raw_article
 
 pytestmark = pytest.mark.integration
@@ -92,26 +90,6 @@ async def watching(settings: KafkaSettings) -> AsyncIterator[Outputs]:
             await task
 
 
-def start_enrichment(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "enrichment"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    process.send_signal(sig)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 async def restart_to_first_output(
     tmp_path: Path,
     settings: KafkaSettings,
@@ -132,7 +110,7 @@ async def restart_to_first_output(
     await producer.start()
     try:
         async with watching(settings) as outputs:
-            service = start_enrichment(env, log)
+            service = start_service("enrichment", env, log)
             try:
                 await producer.send_and_wait(
                     settings.topic(ARTICLES_RAW),
@@ -141,9 +119,9 @@ async def restart_to_first_output(
                 )
                 await outputs.arrival(first.id.encode())
             finally:
-                stop(service, signal.SIGKILL)
+                stop_service(service, signal.SIGKILL)
             restarted_at = time.monotonic()
-            service = start_enrichment(env, log)
+            service = start_service("enrichment", env, log)
             try:
                 await producer.send_and_wait(
                     settings.topic(ARTICLES_RAW),
@@ -152,7 +130,7 @@ async def restart_to_first_output(
                 )
                 return await outputs.arrival(second.id.encode()) - restarted_at
             finally:
-                stop(service, signal.SIGTERM)
+                stop_service(service, signal.SIGTERM)
     finally:
         await producer.stop()
 

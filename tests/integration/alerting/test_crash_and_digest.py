@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from services.common.settings import KafkaSettings
 from services.devstack.receivers import SmtpCatcher, WebhookReceiver, wait_until
 from services.devstack.servers import free_port
 from services.devstack.topics import read_topic
-from tests.conftest import kafka_env
+from tests.conftest import kafka_env, start_service, stop_service
 from tests.integration.alerting.test_alerting_service import (
     TIMEOUT,
     as_bytes,
@@ -33,19 +32,21 @@ from tests.unit.alerting.articles import enriched
 pytestmark = pytest.mark.integration
 
 
-def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", "alerting"],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
+@dataclass
+class OutboxAlert:
+    """An alerting service killed with one alert in its outbox, its receiver still down."""
+
+    env: dict[str, str]
+    log: Path
+    port: int  # where the receiver is to listen once it is back
+    alert_id: str
 
 
-async def test_killed_before_delivering_then_restarted_sends_the_alert_once(
-    tmp_path: Path, kafka_settings: KafkaSettings
-) -> None:
+async def kill_with_an_alert_in_the_outbox(
+    tmp_path: Path, kafka_settings: KafkaSettings, **settings: str
+) -> OutboxAlert:
+    """Run ``raqib run alerting`` (with extra ``settings`` in its environment) until an alert
+    is in its outbox with a failed attempt on the alert log, then kill it (SIGKILL)."""
     port = free_port()  # the receiver is down until after the kill
     rules = tmp_path / "rules.yaml"
     rules.write_text(
@@ -66,14 +67,15 @@ rules:
         "RAQIB_ALERTING_ALLOW_PRIVATE_TARGETS": "true",
         "RAQIB_ALERTING_RETRY_BASE_DELAY_S": "0.5",
         "RAQIB_ALERTING_RETRY_MAX_DELAY_S": "1",
+        **settings,
     }
     article = enriched(n=1)
     expected = alert_id("deterrence", article.id)
     await publish(kafka_settings, as_bytes(article))
     log = tmp_path / "alerting.log"
-    service = start_service(env, log)
+    service = start_service("alerting", env, log)
     try:
-        # Received, written to the outbox, failing attempts recorded: now kill it.
+        # Received, written to the outbox, a failing attempt recorded: now kill it.
         records = await read_topic(
             kafka_settings.bootstrap_servers,
             kafka_settings.topic(ALERTS),
@@ -82,17 +84,23 @@ rules:
         )
         assert {r.key for r in records} == {expected.encode()}
     finally:
-        service.send_signal(signal.SIGKILL)
-        service.wait(timeout=10)
-    with WebhookReceiver(port=port) as receiver:
-        restarted = start_service(env, log)
+        stop_service(service, signal.SIGKILL)
+    return OutboxAlert(env, log, port, expected)
+
+
+async def test_killed_before_delivering_then_restarted_sends_the_alert_once(
+    tmp_path: Path, kafka_settings: KafkaSettings
+) -> None:
+    killed = await kill_with_an_alert_in_the_outbox(tmp_path, kafka_settings)
+    env, log, expected = killed.env, killed.log, killed.alert_id
+    with WebhookReceiver(port=killed.port) as receiver:
+        restarted = start_service("alerting", env, log)
         try:
             assert wait_until(lambda: len(receiver.requests) >= 1, timeout=TIMEOUT), log.read_text()
             # Time for a duplicate to show up if there were one.
             wait_until(lambda: len(receiver.requests) > 1, timeout=3)
         finally:
-            restarted.send_signal(signal.SIGTERM)
-            restarted.wait(timeout=20)
+            stop_service(restarted, signal.SIGTERM)
     assert [r.headers["X-Raqib-Alert-Id"] for r in receiver.requests] == [expected]
     final = latest(
         await read_topic(kafka_settings.bootstrap_servers, kafka_settings.topic(ALERTS), timeout=3)

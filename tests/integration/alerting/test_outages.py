@@ -32,7 +32,7 @@ from services.common.settings import KafkaSettings
 from services.devstack.receivers import ReceivedRequest, SmtpCatcher, WebhookReceiver, wait_until
 from services.devstack.servers import free_port
 from services.devstack.topics import read_topic
-from tests.conftest import kafka_env
+from tests.conftest import kafka_env, start_service, stop_service
 from tests.integration.alerting.test_alerting_service import (
     TIMEOUT,
     as_bytes,
@@ -41,7 +41,6 @@ from tests.integration.alerting.test_alerting_service import (
     publish,
     settings_for,
 )
-from tests.integration.alerting.test_crash_and_digest import start_service
 from tests.unit.alerting.articles import enriched
 
 pytestmark = pytest.mark.integration
@@ -210,21 +209,19 @@ rules:{RULE}""",
     await publish(kafka_settings, as_bytes(article))
     log = tmp_path / "alerting.log"
     try:
-        service = start_service(env, log)
+        service = start_service("alerting", env, log)
         try:
             assert await asyncio.to_thread(arrived.wait, TIMEOUT), log.read_text()
         finally:
-            service.send_signal(signal.SIGKILL)  # mid-send: the receiver holds the request
-            service.wait(timeout=10)
+            stop_service(service, signal.SIGKILL)  # mid-send: the receiver holds the request
         release.set()
-        restarted = start_service(env, log)
+        restarted = start_service("alerting", env, log)
         try:
             got_two: Callable[[], bool] = lambda: len(receiver.requests) >= 2  # noqa: E731
             assert await asyncio.to_thread(wait_until, got_two, TIMEOUT), log.read_text()
             await asyncio.to_thread(wait_until, lambda: len(receiver.requests) > 2, 3)
         finally:
-            restarted.send_signal(signal.SIGTERM)
-            restarted.wait(timeout=20)
+            stop_service(restarted, signal.SIGTERM)
     finally:
         release.set()
         receiver.stop()
