@@ -172,6 +172,10 @@ from services.indexer.cli import register as register_indexer  # noqa: E402
 
 register_indexer(app)  # raqib search, raqib kibana import
 
+from services.operations.cli import dlq_app  # noqa: E402
+
+app.add_typer(dlq_app, name="dlq")  # raqib dlq list|show|replay
+
 if __name__ == "__main__":
     app()
 

@@ -30,6 +30,7 @@ from schemas import Alert, Delivery, DeliveryStatus, EnrichedArticle, utc_now
 from services.alerting.channels import Dispatcher, as_delivery
 from services.alerting.core import ChannelKind
 from services.alerting.state import AlertingState, DeliveryRecord
+from services.common.kafka import DEAD_LETTERS
 
 log = logging.getLogger("raqib.alerting")
 
@@ -64,6 +65,7 @@ def alert_dead_letter(broker: KafkaBroker, topic: str, stage: str) -> DeadLetter
         await broker.publish(
             alert.model_dump_json().encode(), topic, key=alert.id.encode(), headers=headers
         )
+        DEAD_LETTERS.labels(stage, "DeliveryFailed").inc()
         log.warning(
             "alert delivery failed; dead-lettered",
             extra={"alert_id": alert.id, "channels": [d.channel for d in failed(alert)]},

@@ -66,6 +66,11 @@ SPLIT_BATCHES = Counter(
     "to find the record at fault, by consumer group.",
     ["group"],
 )
+DEAD_LETTERS = Counter(
+    "raqib_dead_letters_total",
+    "Records written to a stage's dead-letter topic, by stage and error type.",
+    ["stage", "error_type"],
+)
 POISON_RECORDS = Counter(
     "raqib_poison_records_total",
     "Records dead-lettered because they failed on their own, again and again, by consumer group.",
@@ -211,6 +216,8 @@ def subscribe_batches(
         topic,
         group_id=group,
         auto_offset_reset="earliest",
+        # A transaction that did not commit (an interrupted ``raqib dlq replay``) is never read.
+        isolation_level="read_committed",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=consumer.batch_size,
@@ -358,6 +365,7 @@ async def publish_dead_letter(
         sent, sent_headers = dead_letter_head(value, headers, settings.max_record_bytes)
         await broker.publish(sent, topic, key=key, headers=sent_headers)
     MESSAGES.labels(stage, "dead_lettered").inc()
+    DEAD_LETTERS.labels(stage, error_type).inc()
     log.warning(
         "dead-lettered message",
         extra={

@@ -1,0 +1,1 @@
+"""Operator tools: dead letters (``raqib dlq``) and re-tagging history (``raqib retag``)."""
