@@ -4,19 +4,19 @@ deliveries started → dead letters.
 Each record is parsed on its own: one that breaks the event contract goes alone to
 ``alerting.dlq`` with its original bytes. The rules run on the others inside one transaction
 of the state file, synced to disk: the alerts they raise (with their articles), the window
-counts, the cooldown firings and the digest memberships commit together, before the batch's
-offset is. Each article is evaluated in a savepoint: one the rules fail on is dead-lettered
-and its writes undone. After the commit the new alerts are published to ``alerts`` and handed
-to the deliverer (digest members wait for their digest); an alert raised again (a replay) is
-delivered again only where it failed. The batch returns once the deliverer has room: that is
-the consumer's back-pressure.
+counts, the cooldown firings and the digest memberships commit together, and are on the
+replicas' changelog before the batch's offset is committed. Each article is evaluated in a
+savepoint: one the rules fail on is dead-lettered and its writes undone. After the commit the
+new alerts are published to ``alerts`` and handed to the deliverer (digest members wait for
+their digest); an alert raised again (a replay) is delivered again only where it failed. The
+batch returns once the deliverer has room: that is the consumer's back-pressure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -52,6 +52,7 @@ class BatchAlerter:
         deliverer: AlertDeliverer,
         dead_letter: DeadLetter,
         now: Callable[[], datetime],
+        replicate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.rules = {rule.id: rule for rule in engine.rule_set.rules}
@@ -60,6 +61,7 @@ class BatchAlerter:
         self.deliverer = deliverer
         self.dead_letter = dead_letter
         self.now = now
+        self.replicate = replicate
 
     async def __call__(self, records: Sequence[Record]) -> None:
         valid: list[tuple[Record, EnrichedArticle]] = []
@@ -100,6 +102,10 @@ class BatchAlerter:
                             "cooldown_of": suppressed.by,
                         },
                     )
+        if self.replicate is not None:
+            # On the changelog before the offset is committed (decision 52): a replica taking
+            # over reads from the committed offsets, with every change they rely on.
+            await self.replicate()
         for record, error_type, message in bad:
             await self.dead_letter(record, error_type, message)
         await asyncio.gather(*(self.publish(alert) for alert, _ in raised))

@@ -132,6 +132,12 @@ class AlertingSettings(BatchConsumerSettings):
     shutdown_grace_s: float = Field(
         default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
     )
+    lease_group_id: str = Field(
+        default="raqib-alerting-lease",
+        description="Consumer group of the alerting replicas on the one-partition "
+        "`alerting.lease` topic (RAQIB_KAFKA_PREFIX goes before it): its holder is the "
+        "active replica, the others stand by.",
+    )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @model_validator(mode="before")
