@@ -41,6 +41,20 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Retag(_Event):
+    """Marks an archived article sent through enrichment again by ``raqib retag``."""
+
+    id: str = Field(min_length=1, description="The re-tag run that sent it.")
+    requested_at: AwareDatetime = Field(description="When the run was started.")
+    alerts: Literal["none", "new"] = Field(
+        description="none: raise no alert for it; new: raise only alerts never raised before."
+    )
+    placed_at: AwareDatetime = Field(
+        description="The date that placed the archived document in its monthly index; the "
+        "re-tagged document replaces it there, even if its dates change."
+    )
+
+
 class RawArticle(_Event):
     """An article as the fetcher (or replay) saw it, before any tagging."""
 
@@ -63,6 +77,13 @@ class RawArticle(_Event):
         exclude_if=lambda truncated: not truncated,
         description="The fetcher cut the text (and dropped the HTML) to fit the largest "
         "article Raqib carries; content_hash is the hash of the text as cut.",
+    )
+    # Only on articles ``raqib retag`` sends again (enrichment carries it into the enriched
+    # article); left out of the JSON when absent, like ``truncated``.
+    retag: Retag | None = Field(
+        default=None,
+        exclude_if=lambda retag: retag is None,
+        description="Set when the article is an archived one re-tagged (raqib retag).",
     )
 
 
@@ -87,16 +108,35 @@ class Mention(_Event):
     field: Literal["title", "text"] = "text"
 
 
+class Labels(_Event):
+    """What an analyst reads for an id, in Arabic and in English."""
+
+    ar: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
 class Entity(_Event):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     name: str
     type: EntityType
     mentions: list[Mention]
+    # Optional and left out of the JSON when absent, so articles enriched before it (and
+    # consumers that do not know it) still read: the knowledge base's labels of the type.
+    type_labels: Labels | None = Field(
+        default=None,
+        exclude_if=lambda labels: labels is None,
+        description="The actor type's labels from the knowledge base.",
+    )
 
 
 class Topic(_Event):
     id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
     evidence: list[str] = Field(description="The normalised terms that decided the topic.")
+    labels: Labels | None = Field(
+        default=None,
+        exclude_if=lambda labels: labels is None,
+        description="The topic's labels from the knowledge base.",
+    )
 
 
 class EnrichedArticle(RawArticle):
@@ -130,7 +170,7 @@ class DeliveryAttempt(_Event):
 
 class Delivery(_Event):
     channel: str = Field(description="Channel name from the rules file, e.g. 'analysts-email'.")
-    kind: Literal["email", "webhook"]
+    kind: Literal["email", "webhook", "telegram", "teams", "mattermost"]
     status: DeliveryStatus
     attempts: int = Field(ge=0)
     last_error: str | None = None
@@ -175,6 +215,62 @@ class ArticleSummary(_Event):
     snippet: str = Field(description="The sentences around the first mentions.")
 
 
+class MarkedText(_Event):
+    """A piece of text and the spans in it to highlight (offsets into ``text``)."""
+
+    text: str
+    marks: list[tuple[int, int]] = Field(description="[start, end) spans to highlight.")
+    direction: Literal["rtl", "ltr"] = Field(description="The paragraph's writing direction.")
+
+
+class MatchReason(_Event):
+    """Why an actor was tagged: one alias and the rule that accepted it, in words."""
+
+    alias: str = Field(description="The knowledge-base alias that matched.")
+    rule: str = Field(description="The tagger's rule, e.g. 'unambiguous-alias'.")
+    text: str = Field(description="The mention as written in the article (its first).")
+    explanation: str = Field(description="The reason in words, e.g. 'named as قوة الردع'.")
+    count: int = Field(ge=1, description="Mentions accepted this way.")
+
+
+class AlertActor(_Event):
+    """A watched actor that fired: its names, why it was tagged, where the article names it."""
+
+    id: str
+    name: Labels
+    type: EntityType
+    type_labels: Labels | None = None
+    mentions: int = Field(ge=0, description="Mentions in title and body.")
+    reasons: list[MatchReason]
+    excerpts: list[MarkedText] = Field(description="Up to three sentences naming the actor.")
+
+
+class AlertTopic(_Event):
+    id: str
+    labels: Labels | None = None
+
+
+class AlertLinks(_Event):
+    article: AnyHttpUrl | None = None
+    kibana_article: str | None = Field(
+        default=None, description="Kibana Discover on the article (when RAQIB_KIBANA_URL is set)."
+    )
+    kibana_alert: str | None = Field(default=None, description="Kibana Discover on the alert.")
+
+
+class AlertContent(_Event):
+    """What an analyst reads, derived from the alert and its article when it is delivered."""
+
+    actors: list[AlertActor]
+    topics: list[AlertTopic]
+    source: str
+    published_at: AwareDatetime | None = Field(default=None, description="In UTC.")
+    published_local: AwareDatetime | None = Field(
+        default=None, description="The same instant in Libya's time (Africa/Tripoli)."
+    )
+    links: AlertLinks
+
+
 class Alert(_Event):
     schema_version: Literal[1] = 1
     id: str = Field(
@@ -199,6 +295,13 @@ class Alert(_Event):
     )
     created_at: AwareDatetime
     deliveries: list[Delivery]
+    # Only in what the JSON webhook posts: the alerts topic and index carry the alert without
+    # it (it is derived from the article at delivery), and it is left out when absent.
+    content: AlertContent | None = Field(
+        default=None,
+        exclude_if=lambda content: content is None,
+        description="JSON webhook only: actors with names, reasons and excerpts; labels; links.",
+    )
 
 
 def alert_id(rule_id: str, article: ArticleId) -> str:
