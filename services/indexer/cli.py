@@ -134,19 +134,32 @@ def kibana_import(
         Path | None, typer.Option(help="Folder of .ndjson saved objects (default deploy/kibana).")
     ] = None,
 ) -> None:
-    """Import the data views, visualizations, saved searches and dashboard (overwriting)."""
+    """Import the data views, visualizations, saved searches and dashboard (overwriting);
+    the data views read the aliases RAQIB_ES_ARTICLES_ALIAS and RAQIB_ES_ALERTS_ALIAS."""
+    from services.common.settings import ElasticsearchSettings
     from services.indexer.kibana import (
         DEFAULT_SAVED_OBJECTS_DIR,
         KibanaImportError,
+        for_aliases,
         import_saved_objects,
         load_saved_objects,
         saved_object_files,
     )
     from services.indexer.settings import KibanaSettings
 
+    es = ElasticsearchSettings()
     try:
-        objects = load_saved_objects(saved_object_files(directory or DEFAULT_SAVED_OBJECTS_DIR))
-        result = import_saved_objects(url, objects, KibanaSettings())
+        objects = for_aliases(
+            load_saved_objects(saved_object_files(directory or DEFAULT_SAVED_OBJECTS_DIR)),
+            articles_alias=es.articles_alias,
+            alerts_alias=es.alerts_alias,
+        )
+        # One request with overwrite: an interrupted import is finished by running it again.
+        from services.common.progress import Progress
+
+        with Progress(total=len(objects), label="kibana import", unit="objects") as progress:
+            result = import_saved_objects(url, objects, KibanaSettings())
+            progress.advance(result.imported)
     except KibanaImportError as error:
         _fail(f"kibana import: {error}")
     typer.echo(json.dumps({"imported": result.imported, "objects": len(objects)}))

@@ -3,7 +3,8 @@
 One multipart upload to ``POST /api/saved_objects/_import?overwrite=true`` (with the
 ``kbn-xsrf`` header Kibana requires), so references between the objects resolve in one go and
 a re-run replaces what an earlier one imported. Kibana answers 200 even when single objects
-fail; those per-object errors are an error here too.
+fail; those per-object errors are an error here too. The data views' titles are made from the
+configured aliases at import (``for_aliases``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,31 @@ def load_saved_objects(paths: Sequence[Path]) -> list[dict[str, Any]]:
     if not objects:
         raise KibanaImportError(f"no saved objects in {', '.join(map(str, paths)) or 'no files'}")
     return objects
+
+
+# The data views of deploy/kibana/, by id, and which configured alias each one reads.
+ARTICLES_DATA_VIEW, ALERTS_DATA_VIEW = "raqib-articles", "raqib-alerts"
+
+
+def data_view_title(alias: str) -> str:
+    """The pattern a data view reads: the alias and the monthly indices behind it."""
+    return f"{alias}*"
+
+
+def for_aliases(
+    objects: Sequence[Mapping[str, Any]], *, articles_alias: str, alerts_alias: str
+) -> list[dict[str, Any]]:
+    """The saved objects with their data views' titles made from the configured aliases
+    (``RAQIB_ES_ARTICLES_ALIAS``, ``RAQIB_ES_ALERTS_ALIAS``), so the dashboards read the
+    indices the indexer writes. The other objects refer to the data views by id."""
+    aliases = {ARTICLES_DATA_VIEW: articles_alias, ALERTS_DATA_VIEW: alerts_alias}
+    changed: list[dict[str, Any]] = []
+    for item in objects:
+        copy = json.loads(json.dumps(item))
+        if copy["type"] == "index-pattern" and copy["id"] in aliases:
+            copy["attributes"]["title"] = data_view_title(aliases[copy["id"]])
+        changed.append(copy)
+    return changed
 
 
 def saved_object_files(directory: Path) -> list[Path]:

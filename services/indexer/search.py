@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.common.discover import ARTICLE_TIME_FIELD
+
 # Highlight markers: control characters no article text contains.
 MARK_START, MARK_END = "\x02", "\x03"
 
@@ -23,6 +25,7 @@ SOURCE_FIELDS = [
     "source",
     "published_at",
     "fetched_at",
+    ARTICLE_TIME_FIELD,
     "actors",
     "topics",
     "text",
@@ -47,25 +50,13 @@ def search_request(
     filters: list[dict[str, Any]] = [{"term": {"actors": actor}} for actor in actors]
     filters += [{"term": {"topics": topic}} for topic in topics]
     if since is not None:
-        day = since.isoformat()
-        # An article without a publication date counts from when it was fetched.
-        filters.append(
-            {
-                "bool": {
-                    "should": [
-                        {"range": {"published_at": {"gte": day}}},
-                        {
-                            "bool": {
-                                "must_not": {"exists": {"field": "published_at"}},
-                                "filter": {"range": {"fetched_at": {"gte": day}}},
-                            }
-                        },
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
-    sort: list[Any] = [{"published_at": {"order": "desc", "missing": "_last"}}]
+        filters.append(since_filter(since))
+    # ``time`` (published, else fetched) is never empty; documents indexed before it existed
+    # come after those that have it, by publication date.
+    sort: list[Any] = [
+        {ARTICLE_TIME_FIELD: {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
+        {"published_at": {"order": "desc", "missing": "_last"}},
+    ]
     if query:
         sort.insert(0, "_score")
     return {
@@ -81,6 +72,36 @@ def search_request(
                 "text": {"fragment_size": 160, "number_of_fragments": 2},
             },
         },
+    }
+
+
+def since_filter(since: date) -> dict[str, Any]:
+    """Articles whose ``time`` (published, else fetched) is on or after ``since``; documents
+    indexed before ``time`` existed (until a ``raqib retag`` rewrites them) by the same rule
+    on ``published_at`` and ``fetched_at``."""
+    day = since.isoformat()
+    return {
+        "bool": {
+            "should": [
+                {"range": {ARTICLE_TIME_FIELD: {"gte": day}}},
+                {
+                    "bool": {
+                        "must_not": {"exists": {"field": ARTICLE_TIME_FIELD}},
+                        "should": [
+                            {"range": {"published_at": {"gte": day}}},
+                            {
+                                "bool": {
+                                    "must_not": {"exists": {"field": "published_at"}},
+                                    "filter": {"range": {"fetched_at": {"gte": day}}},
+                                }
+                            },
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                },
+            ],
+            "minimum_should_match": 1,
+        }
     }
 
 
@@ -167,7 +188,7 @@ def read_hit(hit: Mapping[str, Any], actors: Sequence[str] = ()) -> SearchHit:
     source: Mapping[str, Any] = hit.get("_source") or {}
     highlight: Mapping[str, Any] = hit.get("highlight") or {}
     title_fragments = highlight.get("title") or [str(source.get("title", ""))]
-    when = source.get("published_at") or source.get("fetched_at")
+    when = source.get(ARTICLE_TIME_FIELD) or source.get("published_at") or source.get("fetched_at")
     return SearchHit(
         id=str(hit.get("_id", source.get("id", ""))),
         title=marked_segments(str(title_fragments[0])),

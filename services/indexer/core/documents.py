@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import Alert, EnrichedArticle
+from services.common.discover import ARTICLE_TIME_FIELD
 from services.indexer.core.mappings import IndexLayout
 
 
@@ -30,8 +31,10 @@ def _unique(values: list[str]) -> list[str]:
 
 
 def article_document(article: EnrichedArticle) -> dict[str, Any]:
-    """The document stored for ``article``: JSON-ready, ``html`` dropped, tags flattened."""
+    """The document stored for ``article``: JSON-ready, ``html`` dropped, tags flattened, and
+    ``time``, the article's time that is never empty (the data views' time field)."""
     doc: dict[str, Any] = article.model_dump(mode="json", exclude={"html", "entities", "topics"})
+    doc[ARTICLE_TIME_FIELD] = doc["published_at"] or doc["fetched_at"]  # article_time, as JSON
     doc["actors"] = _unique([entity.id for entity in article.entities])
     doc["actor_names"] = _unique([entity.name for entity in article.entities])
     doc["actor_types"] = _unique([str(entity.type) for entity in article.entities])
@@ -52,10 +55,20 @@ def article_document(article: EnrichedArticle) -> dict[str, Any]:
     return doc
 
 
-def article_date(article: EnrichedArticle) -> datetime:
-    """The date that places an article in its monthly index: when it was published, else
-    when it was fetched. Both are part of the article, so a replay lands in the same index."""
+def article_time(article: EnrichedArticle) -> datetime:
+    """When the article happened, as dashboards and searches see it: when it was published,
+    else when it was fetched (never empty)."""
     return article.published_at or article.fetched_at
+
+
+def article_date(article: EnrichedArticle) -> datetime:
+    """The date that places an article in its monthly index: its ``article_time``. Both are
+    part of the article, so a replay lands in the same index. A re-tagged archived article
+    stays where its document was (``retag.placed_at``), so it replaces that document even if
+    enrichment now finds another publication date."""
+    if article.retag is not None:
+        return article.retag.placed_at
+    return article_time(article)
 
 
 def _json_bytes(document: Mapping[str, Any]) -> bytes:

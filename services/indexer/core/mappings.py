@@ -7,7 +7,10 @@ Index design
   so every monthly index (``raqib-articles-2026.11``) joins the read alias when it is created.
   Readers (Kibana, ``raqib search``) use the alias; the indexer writes to the monthly index.
 - A document goes to the month of its own date, never of the time it was indexed: an article's
-  ``published_at`` (else ``fetched_at``), an alert's ``created_at``. A replay next year, or an
+  ``published_at`` (else ``fetched_at``), an alert's ``created_at``. That article date is also
+  stored as ``time``, never empty: the articles' time field for Kibana and ``raqib search``
+  (an undated article is still found by a time filter). ``retag`` records the last
+  ``raqib retag`` run that re-tagged the article. A replay next year, or an
   alert's later delivery update, therefore lands in the same index under the same ``_id`` and
   overwrites instead of duplicating. (Data streams cannot do that: they route by ingest time
   and only append, so an update by id would need the backing index found first.)
@@ -38,6 +41,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.common.discover import ARTICLE_TIME_FIELD
+
 KEYWORD: dict[str, Any] = {"type": "keyword"}
 DATE: dict[str, Any] = {"type": "date"}
 INTEGER: dict[str, Any] = {"type": "integer"}
@@ -63,6 +68,7 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "normalized_title": {"type": "text", "analyzer": "standard"},
         "published_at": DATE,
         "fetched_at": DATE,
+        ARTICLE_TIME_FIELD: DATE,
         "enriched_at": DATE,
         "knowledge_base_version": KEYWORD,
         "tagger_version": KEYWORD,
@@ -93,6 +99,15 @@ ARTICLE_MAPPINGS: dict[str, Any] = {
         "topic_evidence": {
             "type": "object",
             "properties": {"id": KEYWORD, "evidence": KEYWORD},
+        },
+        "retag": {
+            "type": "object",
+            "properties": {
+                "id": KEYWORD,
+                "requested_at": DATE,
+                "alerts": KEYWORD,
+                "placed_at": DATE,
+            },
         },
     },
 }

@@ -109,3 +109,22 @@ def test_unreachable_kibana_and_a_broken_file(tmp_path: Path) -> None:
     )
     assert broken.exit_code == 1
     assert "broken.ndjson:1" in broken.stderr
+
+
+def test_data_views_read_the_configured_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_ES_ARTICLES_ALIAS", "ops-articles")
+    monkeypatch.setenv("RAQIB_ES_ALERTS_ALIAS", "ops-alerts")
+    expected = SAVED_OBJECTS.read_text(encoding="utf-8").splitlines()
+    answer = {"success": True, "successCount": len(expected)}
+    with WebhookReceiver(responder=answering(200, answer)) as kibana:
+        result = import_into(kibana)
+    assert result.exit_code == 0, result.output
+    payload = uploaded_file(kibana.requests[0]).get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    sent = [json.loads(line) for line in payload.decode().splitlines()]
+    titles = {o["id"]: o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"}
+    assert titles == {"raqib-articles": "ops-articles*", "raqib-alerts": "ops-alerts*"}
+    # Everything else goes as it is in the file.
+    assert [o for o in sent if o["type"] != "index-pattern"] == [
+        o for o in map(json.loads, expected) if o["type"] != "index-pattern"
+    ]

@@ -325,9 +325,9 @@ def test_actor_topic_and_date_filters(client: OpenSearch, indexed: Any) -> None:
 
 def test_without_a_query_the_newest_come_first(client: OpenSearch, indexed: Any) -> None:
     hits = found(client, search_request(None, size=50))
-    # published_at descending, articles without one (UNDATED) last.
-    assert hits[-1] == UNDATED.id
-    assert hits[-2] == OLD.id
+    # ``time`` descending: the undated article by when it was fetched (the newest here).
+    assert hits[0] == UNDATED.id
+    assert hits[-1] == OLD.id
     assert set(hits) == {article.id for article in ALL}
 
 
@@ -338,6 +338,7 @@ def test_the_dashboards_aggregations(client: OpenSearch, indexed: Any) -> None:
             "actors": {"terms": {"field": "actors"}},
             "topics": {"terms": {"field": "topics"}},
             "months": {"date_histogram": {"field": "published_at", "calendar_interval": "month"}},
+            "times": {"date_histogram": {"field": "time", "calendar_interval": "month"}},
             "pairs": {
                 "composite": {
                     "sources": [
@@ -351,8 +352,18 @@ def test_the_dashboards_aggregations(client: OpenSearch, indexed: Any) -> None:
     aggregations = client.search(index=ARTICLES.alias, body=body)["aggregations"]
     actors = {b["key"]: b["doc_count"] for b in aggregations["actors"]["buckets"]}
     assert actors == {DETERRENCE: 5, MAITEEQ: 1, BASHAGHA: 1}
+    # The undated article has no publication month, but a time (the data views' time field).
     assert sum(b["doc_count"] for b in aggregations["months"]["buckets"]) == len(ALL) - 1
+    assert sum(b["doc_count"] for b in aggregations["times"]["buckets"]) == len(ALL)
     assert {b["key"]["actor"] for b in aggregations["pairs"]["buckets"]} == set(actors)
+
+
+def test_an_undated_article_is_found_by_a_time_filter(client: OpenSearch, indexed: Any) -> None:
+    # What a Kibana panel sends for its time picker: a range on the data view's time field.
+    body = {"query": {"range": {"time": {"gte": "2026-03-01T00:00:00Z", "lt": "2026-04-01"}}}}
+    assert found(client, body) == [UNDATED.id]
+    hit = client.search(index=ARTICLES.alias, body=body)["hits"]["hits"][0]
+    assert hit["_source"]["time"] == "2026-03-02T08:00:00Z"
 
 
 async def test_the_async_client_reads_the_same_index(node: LocalOpenSearch, indexed: Any) -> None:

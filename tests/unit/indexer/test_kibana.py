@@ -8,16 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from services.indexer.core import ALERT_MAPPINGS, ARTICLE_MAPPINGS, mapped_fields
+from services.indexer.core import (
+    ALERT_MAPPINGS,
+    ARTICLE_MAPPINGS,
+    article_document,
+    mapped_fields,
+)
 from services.indexer.kibana import (
     DEFAULT_SAVED_OBJECTS_DIR,
     KibanaImportError,
+    for_aliases,
     import_url,
     load_saved_objects,
     read_import_response,
     saved_object_files,
 )
+from tests.unit.indexer.articles import deterrence_article
 
 REPO = Path(__file__).resolve().parents[3]
 OBJECTS = load_saved_objects(saved_object_files(REPO / "deploy" / "kibana"))
@@ -77,7 +85,7 @@ def test_the_field_check_catches_an_unknown_field() -> None:
 
 def test_data_views_cover_the_aliases_with_their_time_fields() -> None:
     articles, alerts = BY_ID["raqib-articles"]["attributes"], BY_ID["raqib-alerts"]["attributes"]
-    assert (articles["title"], articles["timeFieldName"]) == ("raqib-articles*", "published_at")
+    assert (articles["title"], articles["timeFieldName"]) == ("raqib-articles*", "time")
     assert (alerts["title"], alerts["timeFieldName"]) == ("raqib-alerts*", "created_at")
 
 
@@ -166,3 +174,67 @@ def test_per_object_errors_fail_the_import() -> None:
 def test_error_answers(status: int, body: bytes, message: str) -> None:
     with pytest.raises(KibanaImportError, match=message):
         read_import_response(status, body)
+
+
+def _lens_layer(lens_id: str) -> dict[str, Any]:
+    state = BY_ID[lens_id]["attributes"]["state"]
+    layer: dict[str, Any] = state["datasourceStates"]["formBased"]["layers"]["layer1"]
+    return layer
+
+
+def _watched_actors() -> set[str]:
+    """Every actor a rule of deploy/rules.yaml asks for (any or all)."""
+    rules = yaml.safe_load((REPO / "deploy" / "rules.yaml").read_text(encoding="utf-8"))["rules"]
+    watched: set[str] = set()
+    for rule in rules:
+        actors = (rule.get("match") or {}).get("actors") or {}
+        watched |= set(actors.get("any") or []) | set(actors.get("all") or [])
+    return watched
+
+
+def test_mentions_over_time_shows_exactly_the_watched_actors() -> None:
+    layer = _lens_layer("raqib-mentions-over-time")
+    breakdown = layer["columns"]["actor"]
+    assert breakdown["operationType"] == "terms" and breakdown["sourceField"] == "actors"
+    params = breakdown["params"]
+    watched = _watched_actors()
+    assert len(watched) >= 2
+    # An include list of the watched actors, no "other" bucket, room for each of them: a
+    # co-mentioned actor never becomes a line, a quiet watched actor never drops out.
+    assert set(params["include"]) == watched and params["includeIsRegex"] is False
+    assert params["size"] >= len(watched) and params["otherBucket"] is False
+    # The breakdown comes first, so its values are chosen over the whole range (fixed series),
+    # not as the top values of each interval.
+    assert layer["columnOrder"][0] == "actor"
+    assert layer["columnOrder"].index("actor") < layer["columnOrder"].index("x")
+    query = BY_ID["raqib-mentions-over-time"]["attributes"]["state"]["query"]["query"]
+    assert set(re.findall(r'"([a-z0-9-]+)"', query)) == watched
+
+
+def test_every_time_axis_is_the_time_field() -> None:
+    for item in OBJECTS:
+        if item["type"] != "lens":
+            continue
+        for column in _lens_layer(item["id"])["columns"].values():
+            if column["operationType"] == "date_histogram":
+                assert column["sourceField"] == "time", item["id"]
+    assert BY_ID["raqib-articles-search"]["attributes"]["sort"] == [["time", "desc"]]
+
+
+def test_the_time_field_is_never_empty_in_a_document() -> None:
+    undated = deterrence_article().model_copy(update={"published_at": None})
+    assert article_document(undated)["time"] == article_document(undated)["fetched_at"]
+    dated = deterrence_article()
+    assert article_document(dated)["time"] == article_document(dated)["published_at"]
+
+
+def test_data_view_titles_follow_the_configured_aliases() -> None:
+    objects = for_aliases(OBJECTS, articles_alias="ops-articles", alerts_alias="ops-alerts")
+    titles = {o["id"]: o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
+    assert titles == {"raqib-articles": "ops-articles*", "raqib-alerts": "ops-alerts*"}
+    assert [o for o in objects if o["type"] != "index-pattern"] == [
+        o for o in OBJECTS if o["type"] != "index-pattern"
+    ]
+    assert BY_ID["raqib-articles"]["attributes"]["title"] == "raqib-articles*"  # not changed
+    defaults = for_aliases(OBJECTS, articles_alias="raqib-articles", alerts_alias="raqib-alerts")
+    assert defaults == OBJECTS

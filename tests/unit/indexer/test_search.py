@@ -30,7 +30,10 @@ def test_query_filters_on_ids_and_date() -> None:
 def test_no_words_lists_newest_first() -> None:
     request = search_request(None, actors=[DETERRENCE])
     assert request["query"]["bool"]["must"] == [{"match_all": {}}]
-    assert request["sort"] == [{"published_at": {"order": "desc", "missing": "_last"}}]
+    assert request["sort"] == [
+        {"time": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
+        {"published_at": {"order": "desc", "missing": "_last"}},
+    ]
 
 
 def test_marked_segments() -> None:
