@@ -89,20 +89,19 @@ def replay(
         DEFAULT_SEEDS
     ),
 ) -> None:
-    """Publish the fixture articles to articles.raw (ids are stable across replays)."""
-    from rich.console import Console
-
+    """Publish the fixture articles to articles.raw (ids are stable across replays, so an
+    interrupted replay is finished by running it again)."""
     from services.common.errors import ConfigError
+    from services.common.progress import Progress, run_async
     from services.common.settings import KafkaSettings
     from services.replay.publish import replay as publish_fixtures
 
-    console = Console(stderr=True)
     try:
-        articles = asyncio.run(
+        articles = run_async(
             publish_fixtures(
                 directory,
                 KafkaSettings(),
-                on_published=lambda path, a: console.print(f"published {path.name} → {a.id}"),
+                progress=lambda total: Progress(total=total, label="replay", unit="articles"),
             )
         )
     except ConfigError as error:
