@@ -175,6 +175,10 @@ from services.operations.cli import dlq_app  # noqa: E402
 
 app.add_typer(dlq_app, name="dlq")  # raqib dlq list|show|replay
 
+from services.operations.retag import retag as retag_command  # noqa: E402
+
+app.command("retag")(retag_command)
+
 if __name__ == "__main__":
     app()
 

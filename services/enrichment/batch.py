@@ -36,6 +36,10 @@ ARTICLES = Counter(
     "Records handled by the enrichment stage, by outcome (enriched, dead_lettered).",
     ["outcome"],
 )
+RETAGGED = Counter(
+    "raqib_enrichment_retagged_total",
+    "Archived articles enriched again for raqib retag (they carry its marker).",
+)
 RETRIED_BATCHES = Counter(
     "raqib_enrichment_retried_batches_total",
     "Batches left uncommitted for a retry because publishing their outputs failed.",
@@ -128,6 +132,8 @@ class BatchEnricher:
             raise _Rejected(
                 "PermanentError", f"tagging article {article.id} failed: {error!r}"
             ) from error
+        if result.retag is not None:  # carried from the raw article (raqib retag)
+            RETAGGED.inc()
         return result.id.encode(), result.model_dump_json().encode()
 
 

@@ -1,5 +1,9 @@
 """From one article to the alerts it raises: rule kinds, replays, cooldowns.
 
+An archived article that ``raqib retag`` sent again carries its alert mode (``retag.alerts``):
+``none`` evaluates nothing; ``new`` evaluates it as usual, and since alert ids are deterministic
+only the alerts that were never raised come out (the others are ``repeated``).
+
 The engine is pure; the state it needs (window counts, alerts already raised, recent firings)
 comes through ``EngineState``, which the service keeps in its state file
 (``services/alerting/state.py``) and writes in one transaction per batch.
@@ -63,6 +67,10 @@ class Engine:
         self, article: EnrichedArticle, state: EngineState, *, now: datetime
     ) -> Evaluation:
         result = Evaluation()
+        if article.retag is not None and article.retag.alerts == "none":
+            # An archived article re-tagged with "no alerts" (``raqib retag``): the rules do
+            # not run, so it raises nothing and counts in no window.
+            return result
         for match in evaluate_rules(self.rule_set.rules, article, state):
             if state.alert_exists(match.alert_id):
                 result.repeated.append(match.alert_id)
