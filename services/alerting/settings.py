@@ -51,6 +51,23 @@ class SmtpSettings(RaqibSettings):
         description="Default From address; a channel's own `from` wins.",
     )
     timeout_s: float = Field(default=30.0, gt=0, description="Limit of one SMTP conversation.")
+    pool_size: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="SMTP sessions open at once to the server; each is reused for message "
+        "after message while there is mail to send. Some servers allow fewer (Microsoft "
+        "365 SMTP submission: 3).",
+    )
+    pool_idle_s: float = Field(
+        default=10.0, gt=0, description="Close a pooled SMTP session unused for this long."
+    )
+    session_max_messages: int = Field(
+        default=100,
+        ge=1,
+        description="Messages over one SMTP session before it is closed and a fresh one "
+        "opened (some servers limit it).",
+    )
 
 
 class AlertingSettings(BatchConsumerSettings):
@@ -137,6 +154,13 @@ class AlertingSettings(BatchConsumerSettings):
         description="Consumer group of the alerting replicas on the one-partition "
         "`alerting.lease` topic (RAQIB_KAFKA_PREFIX goes before it): its holder is the "
         "active replica, the others stand by.",
+    )
+    kibana_url: str | None = Field(
+        default=None,
+        # RAQIB_KIBANA_URL, the group `raqib kibana import` reads its other settings from.
+        validation_alias=AliasChoices("RAQIB_KIBANA_URL"),
+        description="Kibana as analysts reach it: alerts link to the article, the alert and "
+        "a digest's window in Discover (RAQIB_KIBANA_URL; no links when unset).",
     )
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 

@@ -2,7 +2,9 @@
 
 The sidecar gives what the text alone does not say reliably: ``title``, ``source``,
 ``language``, ``published_at`` (a date or date-time, or null), ``url``. Without a sidecar the
-title is the first non-empty line and the source is ``unknown``. The article id follows
+title is the first non-empty line. The source is the outlet the sidecar names; where it names
+none (or ``unknown``), the fixture's file (``seeds/000_b3f3ca892e7a279c.txt``), so an alert
+always says where its text came from. The article id follows
 docs/design.md: the canonical URL when there is one, otherwise ``source + "\\n" + text``, so a
 replay always yields the same ids.
 """
@@ -24,7 +26,7 @@ class FixtureMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = None
-    source: str = "unknown"
+    source: str | None = None
     language: str = "ar"
     published_at: date | datetime | None = None
     url: AnyHttpUrl | None = None
@@ -55,6 +57,13 @@ def _as_datetime(value: datetime | date | None) -> datetime | None:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
+def fixture_source(named: str | None, path: Path) -> str:
+    """The outlet the sidecar names, else the fixture's folder and file name."""
+    if named is not None and named.strip() and named.strip().lower() != "unknown":
+        return named.strip()
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
 def load_fixture(path: Path, *, fetched_at: datetime) -> RawArticle:
     """One fixture as a RawArticle; raises ConfigError naming the file when it is unusable."""
     try:
@@ -65,12 +74,13 @@ def load_fixture(path: Path, *, fetched_at: datetime) -> RawArticle:
         raise ConfigError(f"{path}: empty article")
     meta = _read_metadata(path.with_suffix(".json"))
     title = meta.title or next(line.strip() for line in text.splitlines() if line.strip())
-    identity = str(meta.url) if meta.url else f"{meta.source}\n{text}"
+    source = fixture_source(meta.source, path)
+    identity = str(meta.url) if meta.url else f"{source}\n{text}"
     try:
         return RawArticle(
             id=article_id(identity),
             url=meta.url,
-            source=meta.source,
+            source=source,
             feed=f"replay:{path.parent.name}",
             title=title,
             text=text,

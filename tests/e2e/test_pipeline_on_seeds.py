@@ -91,6 +91,9 @@ async def test_seeds_are_indexed_tagged_and_alerted_exactly_once(
         signed = request.headers["X-Raqib-Timestamp"].encode() + b"." + request.body
         digest = hmac.new(WEBHOOK_SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(request.headers["X-Raqib-Signature"], f"sha256={digest}")
+        content = json.loads(request.body)["content"]  # what an alert carries
+        assert content["source"] != "unknown" and content["actors"][0]["excerpts"]
+        assert content["actors"][0]["reasons"] and all(t["labels"] for t in content["topics"])
     subjects = sorted(str(m["Subject"]) for m in stack.smtp.messages)
     assert sum("Deterrence" in s for s in subjects) == 3
     assert sum("Bashagha" in s for s in subjects) == 1

@@ -8,6 +8,7 @@ from services.alerting.core.alerts import (
     passages,
     snippet,
 )
+from services.alerting.core.content import Links, alert_content
 from services.alerting.core.delivery import (
     ALERT_ID_HEADER,
     REDELIVERY_HEADER,
@@ -46,28 +47,32 @@ from services.alerting.core.kinds import (
     register_rule_kind,
     window_start,
 )
-from services.alerting.core.render import (
+from services.alerting.core.mail import render_email
+from services.alerting.core.render import render_html, render_text, subject
+from services.alerting.core.render_digest import (
+    digest_slack_payload,
     digest_webhook_body,
     render_digest_email,
-    render_email,
-    render_html,
-    render_text,
-    slack_payload,
-    subject,
-    webhook_body,
+    render_digest_html,
+    render_digest_text,
 )
 from services.alerting.core.rules import (
     ChannelConfig,
     ChannelKind,
     EmailChannelConfig,
+    HttpChannelConfig,
     Match,
+    MattermostChannelConfig,
     Rule,
     RuleSet,
+    TeamsChannelConfig,
+    TelegramChannelConfig,
     TermSet,
     WebhookChannelConfig,
     load_rules,
     parse_rules,
 )
+from services.alerting.core.slack import slack_payload, webhook_body
 
 __all__ = [
     "ALERT_ID_HEADER",
@@ -86,9 +91,12 @@ __all__ = [
     "EngineState",
     "Evaluation",
     "Found",
+    "HttpChannelConfig",
     "KindParams",
+    "Links",
     "Match",
     "MatchKind",
+    "MattermostChannelConfig",
     "NoParams",
     "Passage",
     "RetryPolicy",
@@ -99,15 +107,19 @@ __all__ = [
     "SpikeKind",
     "SpikeParams",
     "Suppressed",
+    "TeamsChannelConfig",
+    "TelegramChannelConfig",
     "TermSet",
     "ThresholdKind",
     "ThresholdParams",
     "Verdict",
     "WebhookChannelConfig",
     "WindowCounter",
+    "alert_content",
     "article_time",
     "build_alert",
     "digest_key",
+    "digest_slack_payload",
     "digest_webhook_body",
     "evaluate_rules",
     "http_verdict",
@@ -122,6 +134,8 @@ __all__ = [
     "passages",
     "register_rule_kind",
     "render_digest_email",
+    "render_digest_html",
+    "render_digest_text",
     "render_email",
     "render_html",
     "render_text",

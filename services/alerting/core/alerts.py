@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,24 +16,11 @@ from schemas import (
     DeliveryStatus,
     EnrichedArticle,
 )
+from services.alerting.core.excerpts import ELLIPSIS, excerpts, opening
 from services.alerting.core.kinds import RuleMatch, window_start
 from services.alerting.core.rules import ChannelKind
 
-MAX_PASSAGES = 3
-MAX_PASSAGE_CHARS = 320  # a "sentence" longer than this is cut to a window around the mention
-WINDOW_CHARS = 140
-ELLIPSIS = "…"
-_SENTENCE_END = re.compile(r"[.!?؟۔\n]")
-
 Span = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A piece of the article with the spans (relative to ``text``) to highlight."""
-
-    text: str
-    marks: tuple[Span, ...]
 
 
 def _mention_spans(
@@ -66,67 +52,44 @@ def _merge(spans: Iterable[Span]) -> tuple[Span, ...]:
     return tuple(merged)
 
 
-def sentence_around(text: str, start: int, end: int) -> Span:
-    """The sentence holding ``text[start:end]``, cut to a window when it is very long."""
-    left = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    right_match = _SENTENCE_END.search(text, end)
-    right = right_match.end() if right_match else len(text)
-    if right_match and right_match.group() == "\n":
-        right -= 1
-    if right - left > MAX_PASSAGE_CHARS:
-        left = max(left, start - WINDOW_CHARS)
-        right = min(right, end + WINDOW_CHARS)
-    while left < start and text[left].isspace():
-        left += 1
-    while right > end and text[right - 1].isspace():
-        right -= 1
-    return left, right
-
-
-def passages(article: EnrichedArticle, entity_ids: Sequence[str]) -> list[Passage]:
-    """The sentences around the first mention of each entity, mentions marked."""
-    text = article.text
-    spans = _mention_spans(article, entity_ids, "text")
-    firsts = [found[0] for found in spans.values() if found]
-    ranges = _merge(sentence_around(text, start, end) for start, end in firsts)[:MAX_PASSAGES]
-    if not ranges:
-        first = text.strip()
-        if not first:
-            return []
-        left = len(text) - len(text.lstrip())
-        return [_clip(text, sentence_around(text, left, left + 1), ())]
-    every = [span for found in spans.values() for span in found]
-    return [
-        _clip(text, (left, right), [s for s in every if left <= s[0] and s[1] <= right])
-        for left, right in ranges
-    ]
-
-
-def _clip(text: str, span: Span, marks: Iterable[Span]) -> Passage:
-    left, right = span
-    before, after = text[:left].rstrip(" \t"), text[right:]
-    # An ellipsis only where a window cut a sentence, not at a sentence's own ends.
-    cut_before = bool(before.strip()) and not _SENTENCE_END.match(before[-1])
-    cut_after = (
-        bool(after.strip())
-        and not _SENTENCE_END.match(text[right - 1])
-        and not re.match(r"[ \t]*\n", after)
-    )
-    prefix, suffix = (ELLIPSIS if cut_before else ""), (ELLIPSIS if cut_after else "")
-    shift = left - len(prefix)
-    return Passage(
-        prefix + text[left:right] + suffix,
-        tuple((start - shift, end - shift) for start, end in _merge(marks)),
-    )
-
-
 def title_marks(article: EnrichedArticle, entity_ids: Sequence[str]) -> tuple[Span, ...]:
     spans = _mention_spans(article, entity_ids, "title")
     return _merge(span for found in spans.values() for span in found)
 
 
 def snippet(article: EnrichedArticle, entity_ids: Sequence[str]) -> str:
-    return f" {ELLIPSIS} ".join(p.text for p in passages(article, entity_ids))
+    """The first excerpt of each actor (decision 55's rules), or the body's first sentence."""
+    spans = _mention_spans(article, entity_ids, "text")
+    firsts = [
+        found[0].text
+        for found in (
+            excerpts(article.text, s, title=article.title, limit=1) for s in spans.values()
+        )
+        if found
+    ]
+    if not firsts and (first := opening(article.text)) is not None:
+        firsts = [first.text]
+    return f" {ELLIPSIS} ".join(dict.fromkeys(firsts))
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of the article with the spans (relative to ``text``) to highlight."""
+
+    text: str
+    marks: tuple[Span, ...]
+
+
+def passages(article: EnrichedArticle, entity_ids: Sequence[str]) -> list[Passage]:
+    """Every watched actor's excerpts (``excerpts``' rules) in text order, without repeats;
+    the body's first sentence when none names them."""
+    found: dict[str, tuple[int, Passage]] = {}
+    for spans in _mention_spans(article, entity_ids, "text").values():
+        for excerpt in excerpts(article.text, spans, title=article.title):
+            found.setdefault(excerpt.text, (excerpt.start, Passage(excerpt.text, excerpt.marks)))
+    if not found and (first := opening(article.text)) is not None:
+        return [Passage(first.text, ())]
+    return [passage for _, passage in sorted(found.values(), key=lambda item: item[0])]
 
 
 def entity_names(article: EnrichedArticle, entity_ids: Sequence[str]) -> list[str]:

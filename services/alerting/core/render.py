@@ -1,45 +1,46 @@
-"""What a person reads: the email (plain text + right-to-left HTML) and the webhook payloads."""
+"""What a person reads in an email: plain text and right-to-left HTML, laid out from the
+alert's content (``content.alert_content``): per watched actor its names in Arabic and
+English, why it was tagged and up to three excerpts with the mentions marked; the topics and
+actor types as labels; the source, the time in UTC and in Tripoli; the links.
+
+The email message around them is in ``mail``; Slack and the JSON webhook in ``slack``;
+digests in ``render_digest``.
+"""
 
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC
-from email.header import Header
-from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
-from email.message import EmailMessage
-from email.policy import Policy
-from email.policy import default as default_policy
-from email.utils import format_datetime, parseaddr
 
-from schemas import Alert, EnrichedArticle
-from services.alerting.core.alerts import (
-    DigestMessage,
-    Passage,
-    Span,
-    entity_names,
-    passages,
-    title_marks,
-)
+from schemas import Alert, AlertActor, AlertContent, EnrichedArticle, MarkedText
+from services.alerting.core.alerts import DigestMessage, Span, entity_names, title_marks
+from services.alerting.core.content import NO_LINKS, Links, alert_content, label, when
+from services.alerting.core.excerpts import text_direction
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "ur", "he", "ps", "ckb", "yi", "dv"})
 MAX_NAMES_IN_SUBJECT = 3
 MAX_TITLE_IN_SUBJECT = 120
-SLACK_HEADER_LIMIT = 150
-SLACK_SECTION_LIMIT = 3000
 
+# Field names as analysts read them: Arabic first, English after.
 LABELS = {
-    "alert": "تنبيه رقيب",
-    "source": "المصدر",
-    "date": "التاريخ",
-    "link": "الرابط",
-    "actors": "الجهات",
-    "topics": "المواضيع",
-    "unknown": "غير معروف",
-    "window": "النافذة",
-    "digest": "ملخص رقيب",
+    "alert": "تنبيه رقيب · Raqib alert",
+    "source": "المصدر · Source",
+    "date": "التاريخ · Published",
+    "link": "الرابط · Link",
+    "kibana": "كيبانا · Kibana",
+    "actors": "الجهات · Actors",
+    "topics": "المواضيع · Topics",
+    "why": "لماذا · Why",
+    "unknown": "غير معروف · unknown",
+    "window": "النافذة · Window",
+    "digest": "ملخص رقيب · Raqib digest",
+    "title_only": "مذكور في العنوان فقط · named in the title only",
+    "open_article": "المقال · article",
+    "open_alert": "التنبيه · alert",
+    "open_window": "تنبيهات النافذة · the window's alerts",
 }
+FONT = "Tahoma,'Noto Naskh Arabic','Noto Sans Arabic',Arial,sans-serif"
 
 
 def window_line(alert: Alert) -> str | None:
@@ -58,20 +59,27 @@ def window_line(alert: Alert) -> str | None:
     return line
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a space when one is near, ``…`` marking the cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 def _names(alert: Alert, article: EnrichedArticle) -> list[str]:
-    return [_one_line(name) for name in entity_names(article, alert.entities)]
+    return [one_line(name) for name in entity_names(article, alert.entities)]
 
 
 def headline(alert: Alert, article: EnrichedArticle) -> str:
-    """``Deterrence: قوة الردع الخاصة`` — the rule and the actors it saw."""
+    """``Deterrence: Special Deterrence Force (قوة الردع الخاصة)`` — the rule and its actors."""
     names = _names(alert, article)
     shown = names[:MAX_NAMES_IN_SUBJECT]
     if len(names) > len(shown):
@@ -80,8 +88,12 @@ def headline(alert: Alert, article: EnrichedArticle) -> str:
 
 
 def subject(alert: Alert, article: EnrichedArticle) -> str:
-    title = _shorten(_one_line(article.title), MAX_TITLE_IN_SUBJECT)
+    title = shorten(one_line(article.title), MAX_TITLE_IN_SUBJECT)
     return f"[Raqib] {headline(alert, article)} — {title}"
+
+
+def digest_subject(digest: DigestMessage) -> str:
+    return f"[Raqib] {digest.rule.name}: {len(digest.items)} alerts (digest)"
 
 
 def published(article: EnrichedArticle) -> str:
@@ -90,15 +102,21 @@ def published(article: EnrichedArticle) -> str:
     return article.published_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def published_line(content: AlertContent) -> str:
+    return when(content) or LABELS["unknown"]
+
+
 def direction(language: str) -> str:
     return "rtl" if language in RTL_LANGUAGES else "ltr"
 
 
-def _marked(
+def marked(
     text: str, marks: Sequence[Span], mark: Callable[[str], str], plain: Callable[[str], str]
 ) -> str:
     out, position = [], 0
-    for start, end in marks:
+    for start, end in sorted(marks):
+        if start < position or end > len(text):
+            continue
         out.append(plain(text[position:start]))
         out.append(mark(text[start:end]))
         position = end
@@ -106,260 +124,222 @@ def _marked(
     return "".join(out)
 
 
-def _html_marked(text: str, marks: Sequence[Span]) -> str:
-    return _marked(text, marks, lambda s: f"<mark>{html.escape(s)}</mark>", html.escape)
+def html_marked(text: str, marks: Sequence[Span]) -> str:
+    return marked(text, marks, lambda s: f"<mark>{html.escape(s)}</mark>", html.escape)
 
 
-def render_text(alert: Alert, article: EnrichedArticle) -> str:
+def excerpt_marks(excerpt: MarkedText) -> list[Span]:
+    return [(start, end) for start, end in excerpt.marks]
+
+
+# --- plain text ---------------------------------------------------------------------------
+
+
+def actor_heading(actor: AlertActor) -> str:
+    """``قوة الردع الخاصة — Special Deterrence Force · جماعة مسلحة / Armed group · 7 mentions``"""
+    parts = [
+        f"{actor.name.ar} — {actor.name.en}" if actor.name.ar != actor.name.en else actor.name.en
+    ]
+    parts.append(label(actor.type_labels, str(actor.type)))
+    parts.append(mentions_count(actor))
+    return " · ".join(parts)
+
+
+def mentions_count(actor: AlertActor) -> str:
+    return f"{actor.mentions} {'mention' if actor.mentions == 1 else 'mentions'}"
+
+
+def reasons_line(actor: AlertActor) -> str:
+    return "; ".join(
+        r.explanation + (f" (×{r.count})" if r.count > 1 else "") for r in actor.reasons
+    )
+
+
+def topics_line(content: AlertContent) -> str:
+    return "، ".join(label(topic.labels, topic.id) for topic in content.topics)
+
+
+def text_actor(actor: AlertActor) -> list[str]:
+    lines = ["", f"■ {actor_heading(actor)}"]
+    if actor.reasons:
+        lines.append(f"  {LABELS['why']}: {reasons_line(actor)}")
+    for excerpt in actor.excerpts:
+        lines.append("  " + marked(excerpt.text, excerpt_marks(excerpt), lambda s: f"«{s}»", str))
+    if not actor.excerpts:
+        lines.append(f"  ({LABELS['title_only']})")
+    return lines
+
+
+def render_text(alert: Alert, article: EnrichedArticle, links: Links = NO_LINKS) -> str:
+    content = alert_content(alert, article, links)
     lines = [
         headline(alert, article),
-        _one_line(article.title),
+        one_line(article.title),
         "",
-        f"{LABELS['source']}: {article.source}",
-        f"{LABELS['date']}: {published(article)}",
+        f"{LABELS['source']}: {content.source}",
+        f"{LABELS['date']}: {published_line(content)}",
     ]
-    if article.url is not None:
-        lines.append(f"{LABELS['link']}: {article.url}")
-    if alert.topics:
-        lines.append(f"{LABELS['topics']}: {', '.join(alert.topics)}")
+    if content.links.article is not None:
+        lines.append(f"{LABELS['link']}: {content.links.article}")
+    if content.links.kibana_article:
+        lines.append(
+            f"{LABELS['kibana']} ({LABELS['open_article']}): {content.links.kibana_article}"
+        )
+    if content.links.kibana_alert:
+        lines.append(f"{LABELS['kibana']} ({LABELS['open_alert']}): {content.links.kibana_alert}")
+    if content.topics:
+        lines.append(f"{LABELS['topics']}: {topics_line(content)}")
     if (line := window_line(alert)) is not None:
         lines.append(f"{LABELS['window']}: {line}")
-    for passage in passages(article, alert.entities):
-        lines += ["", _marked(passage.text, passage.marks, lambda s: f"«{s}»", str)]
+    for actor in content.actors:
+        lines += text_actor(actor)
     lines += ["", f"-- Raqib alert {alert.id} (rule {alert.rule.id})"]
     return "\n".join(lines) + "\n"
 
 
-def render_html(alert: Alert, article: EnrichedArticle) -> str:
-    esc = html.escape
-    lang, side = esc(article.language), direction(article.language)
+# --- HTML ---------------------------------------------------------------------------------
+
+_esc = html.escape
+
+
+def bdi(text: str) -> str:
+    """Text of either direction isolated inside a line of the other."""
+    return f"<bdi>{_esc(text)}</bdi>"
+
+
+def html_link(url: str, text: str | None = None) -> str:
+    return f'<a href="{_esc(url)}" dir="ltr">{_esc(text or url)}</a>'
+
+
+def html_labels(ar: str, en: str) -> str:
+    if ar == en:
+        return bdi(en)
+    return f'{bdi(ar)} <span style="color:#666">·</span> <bdi dir="ltr">{_esc(en)}</bdi>'
+
+
+def chip(inner: str) -> str:
+    """A label in a box of its own, so labels of both directions never run together."""
+    return (
+        '<span style="display:inline-block;border:1px solid #ccc;border-radius:4px;'
+        f'padding:0 6px;margin:2px 0">{inner}</span>'
+    )
+
+
+def html_excerpt(excerpt: MarkedText) -> str:
+    side = excerpt.direction
     align = "right" if side == "rtl" else "left"
+    return (
+        f'<p dir="{side}" style="text-align:{align};margin:6px 0">'
+        f"{html_marked(excerpt.text, excerpt_marks(excerpt))}</p>"
+    )
+
+
+def html_reasons(actor: AlertActor) -> str:
+    items = "".join(
+        f"<li>{html_explanation(r.explanation)}"
+        + (f" <span style='color:#666'>(×{r.count})</span>" if r.count > 1 else "")
+        + "</li>"
+        for r in actor.reasons
+    )
+    return (
+        f'<div dir="ltr" style="text-align:left;color:#444;font-size:90%">'
+        f"{_esc(LABELS['why'])}:<ul style='margin:2px 0 6px 0'>{items}</ul></div>"
+    )
+
+
+def html_explanation(text: str) -> str:
+    """English with «Arabic» quoted inside: each quoted piece isolated (and bold) so the
+    line reads left to right and every name keeps its own direction."""
+    out, rest = [], text
+    while "«" in rest and "»" in rest.split("«", 1)[1]:
+        before, _, tail = rest.partition("«")
+        quoted, _, rest = tail.partition("»")
+        # Bold instead of quotes: a guillemet beside an isolate of the other direction
+        # is drawn mirrored (Chromium showed «name« at the end of a left-to-right line).
+        out.append(_esc(before) + f"<b><bdi>{_esc(quoted)}</bdi></b>")
+    return "".join(out) + _esc(rest)
+
+
+def html_actor(actor: AlertActor, side: str) -> str:
+    align = "right" if side == "rtl" else "left"
+    kind = actor.type_labels
+    type_html = html_labels(kind.ar, kind.en) if kind else _esc(str(actor.type))
+    excerpts = "\n".join(html_excerpt(e) for e in actor.excerpts) or (
+        f'<p style="color:#666">{_esc(LABELS["title_only"])}</p>'
+    )
+    return f"""<div style="border-{align}:4px solid #c33;margin:14px 0;padding:2px 12px">
+<h3 style="margin:4px 0">{html_labels(actor.name.ar, actor.name.en)}</h3>
+<p style="color:#555;margin:0 0 4px 0">{type_html} <span style="color:#666">·</span> \
+<bdi dir="ltr">{mentions_count(actor)}</bdi></p>
+{html_reasons(actor) if actor.reasons else ""}
+{excerpts}
+</div>"""
+
+
+def html_rows(content: AlertContent, alert: Alert | None) -> list[tuple[str, str]]:
     rows = [
-        (LABELS["source"], esc(article.source)),
-        (LABELS["date"], esc(published(article))),
+        (LABELS["source"], bdi(content.source)),
+        (LABELS["date"], f'<bdi dir="ltr">{_esc(published_line(content))}</bdi>'),
     ]
-    if article.url is not None:
-        url = esc(str(article.url))
-        rows.append((LABELS["link"], f'<a href="{url}" dir="ltr">{url}</a>'))
-    if alert.entities:
-        rows.append((LABELS["actors"], esc("، ".join(_names(alert, article)))))
-    if alert.topics:
-        rows.append((LABELS["topics"], esc(", ".join(alert.topics))))
-    if (line := window_line(alert)) is not None:
-        rows.append((LABELS["window"], f'<span dir="ltr">{esc(line)}</span>'))
-    table = "\n".join(
-        f'<tr><th style="text-align:{align};padding:2px 8px">{label}</th><td>{value}</td></tr>'
-        for label, value in rows
-    )
-    quoted = "\n".join(_html_passage(p) for p in passages(article, alert.entities))
-    # Title spans index the original title; it is shown unflattened so they stay valid.
-    title = _html_marked(article.title, title_marks(article, alert.entities))
-    footer = esc(f"Raqib alert {alert.id} · rule {alert.rule.id}")
-    return f"""<!DOCTYPE html>
-<html dir="{side}" lang="{lang}">
-<head><meta charset="utf-8"><title>{esc(subject(alert, article))}</title></head>
-<body dir="{side}" style="font-family:Tahoma,Arial,sans-serif;text-align:{align};line-height:1.7">
-<p style="color:#555">{LABELS["alert"]} — {esc(headline(alert, article))}</p>
-<h2>{title}</h2>
-<table>
-{table}
-</table>
-<blockquote style="border-{align}:4px solid #c33;margin:12px 0;padding:4px 12px">
-{quoted}
-</blockquote>
-<p style="color:#888;font-size:small" dir="ltr">{footer}</p>
-</body>
-</html>
-"""
-
-
-def _html_passage(passage: Passage) -> str:
-    return f"<p>{_html_marked(passage.text, passage.marks)}</p>"
-
-
-def message_id(key: str, sender: str, what: str = "alert") -> str:
-    """Derived from the alert (or digest) id: a message sent again has the same id, so mail
-    clients fold it."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "raqib.local"
-    return f"<{key}.{what}@{domain}>"
-
-
-class _EncodedSubject(UnstructuredHeader, BaseHeader):
-    """A Subject folded as RFC 2047 requires: the space between two words inside the
-    encoded-words. The standard folder puts it between two encoded-words, where readers
-    must drop it (CPython gh-144156), so "قوة الردع" arrived as "قوةالردع"."""
-
-    def fold(self, *, policy: Policy) -> str:
-        value = str(self)
-        if value.isascii():
-            return str(super().fold(policy=policy))
-        encoded = Header(value, "utf-8", header_name=self.name).encode(linesep=policy.linesep)
-        return f"{self.name}: {encoded}{policy.linesep}"
-
-
-_HEADERS = HeaderRegistry()
-_HEADERS.map_to_type("subject", _EncodedSubject)
-EMAIL_POLICY = default_policy.clone(header_factory=_HEADERS)
-
-
-def render_email(
-    alert: Alert, article: EnrichedArticle, *, sender: str, recipients: Sequence[str]
-) -> EmailMessage:
-    """A multipart/alternative message, UTF-8 throughout (base64 parts survive any relay)."""
-    message = EmailMessage(policy=EMAIL_POLICY)
-    message["Subject"] = subject(alert, article)
-    message["From"] = sender
-    message["To"] = [Address(addr_spec=address) for address in recipients]
-    message["Date"] = format_datetime(alert.created_at)
-    message["Message-ID"] = message_id(alert.id, sender)
-    message["X-Raqib-Alert-Id"] = alert.id
-    message["X-Raqib-Rule"] = alert.rule.id
-    message.set_content(render_text(alert, article), charset="utf-8", cte="base64")
-    message.add_alternative(
-        render_html(alert, article), subtype="html", charset="utf-8", cte="base64"
-    )
-    return message
-
-
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _slack_section(text: str) -> dict[str, object]:
-    shown = _shorten(text, SLACK_SECTION_LIMIT)
-    return {"type": "section", "text": {"type": "mrkdwn", "text": shown}}
-
-
-def _slack_title(article: EnrichedArticle) -> str:
-    """The article's title in bold, linked to the article when it has a URL."""
-    title = _slack_escape(_one_line(article.title))
-    return f"*<{article.url}|{title}>*" if article.url is not None else f"*{title}*"
-
-
-def slack_payload(alert: Alert, article: EnrichedArticle) -> dict[str, object]:
-    """A Slack-compatible incoming-webhook body: ``text`` as fallback, ``blocks`` to show."""
-    link = _slack_title(article)
-    quote = "\n".join(
-        # Newline → space keeps every offset, so the marks stay valid.
-        "> "
-        + _marked(
-            p.text.replace("\n", " "), p.marks, lambda s: f"*{_slack_escape(s)}*", _slack_escape
+    if content.links.article is not None:
+        rows.append((LABELS["link"], html_link(str(content.links.article))))
+    kibana = [
+        chip(html_link(url, name))
+        for url, name in (
+            (content.links.kibana_article, LABELS["open_article"]),
+            (content.links.kibana_alert, LABELS["open_alert"]),
         )
-        for p in passages(article, alert.entities)
-    )
-    header = _shorten(headline(alert, article), SLACK_HEADER_LIMIT)
-    blocks: list[dict[str, object]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header}},
-        _slack_section(link),
+        if url
     ]
-    if quote:
-        blocks.append(_slack_section(quote))
-    context = _slack_escape(" · ".join([article.source, published(article), f"alert {alert.id}"]))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
-    return {"text": subject(alert, article), "blocks": blocks}
+    if kibana:
+        rows.append((LABELS["kibana"], " ".join(kibana)))
+    if content.topics:
+        chips = " ".join(
+            chip(html_labels(t.labels.ar, t.labels.en) if t.labels else bdi(t.id))
+            for t in content.topics
+        )
+        rows.append((LABELS["topics"], chips))
+    if alert is not None and (line := window_line(alert)) is not None:
+        rows.append((LABELS["window"], f'<span dir="ltr">{_esc(line)}</span>'))
+    return rows
 
 
-def webhook_body(alert: Alert, article: EnrichedArticle, fmt: str) -> bytes:
-    """The exact bytes POSTed (and signed)."""
-    if fmt == "slack":
-        return json.dumps(slack_payload(alert, article), ensure_ascii=False).encode("utf-8")
-    return alert.model_dump_json().encode("utf-8")
+def html_table(rows: list[tuple[str, str]], align: str) -> str:
+    return "\n".join(
+        f'<tr><th style="text-align:{align};padding:2px 8px;vertical-align:top;'
+        f'white-space:nowrap">{_esc(name)}</th><td>{value}</td></tr>'
+        for name, value in rows
+    )
 
 
-def digest_subject(digest: DigestMessage) -> str:
-    return f"[Raqib] {digest.rule.name}: {len(digest.items)} alerts (digest)"
-
-
-def render_digest_text(digest: DigestMessage) -> str:
-    lines = [digest_subject(digest), ""]
-    for number, (alert, article) in enumerate(digest.items, 1):
-        lines.append(f"{number}. {headline(alert, article)} — {_one_line(article.title)}")
-        lines.append(f"   {LABELS['source']}: {article.source} · {published(article)}")
-        if article.url is not None:
-            lines.append(f"   {article.url}")
-        lines.append("")
-    lines.append(f"-- Raqib digest {digest.id} (rule {digest.rule.id})")
-    return "\n".join(lines) + "\n"
-
-
-def render_digest_html(digest: DigestMessage) -> str:
-    esc = html.escape
-    languages = {article.language for _, article in digest.items}
-    side = "rtl" if languages & RTL_LANGUAGES else "ltr"
+def page(title: str, side: str, lang: str, body: str) -> str:
     align = "right" if side == "rtl" else "left"
-    entries = []
-    for alert, article in digest.items:
-        link = (
-            f' · <a href="{esc(str(article.url))}" dir="ltr">{esc(str(article.url))}</a>'
-            if article.url is not None
-            else ""
-        )
-        quoted = "".join(_html_passage(p) for p in passages(article, alert.entities))
-        entries.append(
-            f"<li><p><b>{esc(headline(alert, article))}</b> — "
-            f"{_html_marked(article.title, title_marks(article, alert.entities))}</p>"
-            f'<p style="color:#555">{esc(article.source)} · {esc(published(article))}{link}</p>'
-            f"{quoted}</li>"
-        )
-    items = "\n".join(entries)
     return f"""<!DOCTYPE html>
-<html dir="{side}">
-<head><meta charset="utf-8"><title>{esc(digest_subject(digest))}</title></head>
-<body dir="{side}" style="font-family:Tahoma,Arial,sans-serif;text-align:{align};line-height:1.7">
-<p style="color:#555">{LABELS["digest"]} — {esc(digest.rule.name)}</p>
-<ol>
-{items}
-</ol>
-<p style="color:#888;font-size:small" dir="ltr">{esc(f"Raqib digest {digest.id}")}</p>
+<html dir="{side}" lang="{_esc(lang)}">
+<head><meta charset="utf-8"><title>{_esc(title)}</title></head>
+<body dir="{side}" style="font-family:{FONT};text-align:{align};line-height:1.7;\
+max-width:760px;margin:16px auto;padding:0 12px">
+{body}
 </body>
 </html>
 """
 
 
-def render_digest_email(
-    digest: DigestMessage, *, sender: str, recipients: Sequence[str]
-) -> EmailMessage:
-    message = EmailMessage(policy=EMAIL_POLICY)
-    message["Subject"] = digest_subject(digest)
-    message["From"] = sender
-    message["To"] = [Address(addr_spec=address) for address in recipients]
-    message["Date"] = format_datetime(digest.end)
-    message["Message-ID"] = message_id(digest.id, sender, "digest")
-    message["X-Raqib-Digest-Id"] = digest.id
-    message["X-Raqib-Rule"] = digest.rule.id
-    message.set_content(render_digest_text(digest), charset="utf-8", cte="base64")
-    message.add_alternative(
-        render_digest_html(digest), subtype="html", charset="utf-8", cte="base64"
-    )
-    return message
-
-
-def digest_webhook_body(digest: DigestMessage, fmt: str) -> bytes:
-    """One POST for the whole digest: the alerts as JSON, or Slack blocks listing them."""
-    if fmt == "slack":
-        lines = [f"• {_slack_title(article)}" for _, article in digest.items]
-        payload: dict[str, object] = {
-            "text": digest_subject(digest),
-            "blocks": [
-                {
-                    "type": "header",
-                    "text": {
-                        "type": "plain_text",
-                        "text": _shorten(digest_subject(digest), SLACK_HEADER_LIMIT),
-                    },
-                },
-                _slack_section("\n".join(lines)),
-            ],
-        }
-        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    alerts = ",".join(alert.model_dump_json() for alert, _ in digest.items)
-    head = json.dumps(
-        {
-            "digest_id": digest.id,
-            "rule": digest.rule.model_dump(mode="json"),
-            "start": digest.start.isoformat(),
-            "end": digest.end.isoformat(),
-        },
-        ensure_ascii=False,
-    )
-    return (head[:-1] + f', "alerts": [{alerts}]}}').encode("utf-8")
+def render_html(alert: Alert, article: EnrichedArticle, links: Links = NO_LINKS) -> str:
+    content = alert_content(alert, article, links)
+    side = direction(article.language)
+    align = "right" if side == "rtl" else "left"
+    # Title spans index the original title; it is shown unflattened so they stay valid.
+    title = html_marked(article.title, title_marks(article, alert.entities))
+    title_side = text_direction(article.title, side)  # type: ignore[arg-type]
+    actors = "\n".join(html_actor(actor, side) for actor in content.actors)
+    footer = _esc(f"Raqib alert {alert.id} · rule {alert.rule.id}")
+    head = f"{_esc(LABELS['alert'])} — <bdi>{_esc(headline(alert, article))}</bdi>"
+    body = f"""<p style="color:#555">{head}</p>
+<h2 dir="{title_side}">{title}</h2>
+<table>
+{html_table(html_rows(content, alert), align)}
+</table>
+{actors}
+<p style="color:#888;font-size:small" dir="ltr">{footer}</p>"""
+    return page(subject(alert, article), side, article.language, body)

@@ -146,9 +146,11 @@ def test_plain_text_has_title_source_date_link_and_the_sentence() -> None:
     article = enriched()
     text = render_text(_alert(article), article)
     assert "Deterrence: قوة الردع الخاصة" in text
-    assert "المصدر: Libya Observer" in text
-    assert "التاريخ: 2026-01-02 09:30 UTC" in text
-    assert "الرابط: https://news.example/1" in text
+    assert "المصدر · Source: Libya Observer" in text
+    assert "التاريخ · Published: 2026-01-02 09:30 UTC · 11:30 Tripoli" in text
+    assert "الرابط · Link: https://news.example/1" in text
+    assert "Why: named as «قوة الردع الخاصة»" in text
+    assert "Kibana" not in text  # no RAQIB_KIBANA_URL, no Kibana links
     assert "وقال مصدر إن «قوة الردع الخاصة» انتشرت" in text
     assert "<" not in text
 
@@ -198,20 +200,25 @@ def test_slack_payload_has_fallback_text_and_blocks() -> None:
     assert payload["text"] == subject(_alert(article), article)
     blocks = payload["blocks"]
     assert isinstance(blocks, list)
-    assert [b["type"] for b in blocks] == ["header", "section", "section", "context"]
+    assert [b["type"] for b in blocks] == ["header", "section", "section", "section", "context"]
     assert blocks[0]["text"] == {"type": "plain_text", "text": "Deterrence: قوة الردع الخاصة"}
     assert blocks[1]["text"]["text"] == (
         "*<https://news.example/1|قوة الردع الخاصة &lt;تنتشر&gt;>*"
     )
-    assert "*قوة الردع الخاصة*" in blocks[2]["text"]["text"]
-    assert blocks[2]["text"]["text"].startswith("> ")
+    assert "Source: Libya Observer" in blocks[2]["text"]["text"]
+    actor = blocks[3]["text"]["text"]
+    assert actor.startswith("*قوة الردع الخاصة · ")
+    assert "\n> وقال مصدر إن *قوة الردع الخاصة* انتشرت" in actor
     json.dumps(payload)  # serialisable as is
 
 
 def test_webhook_body_formats() -> None:
     article = enriched()
     alert = _alert(article)
-    assert Alert.model_validate_json(webhook_body(alert, article, "raqib")) == alert
+    posted = Alert.model_validate_json(webhook_body(alert, article, "raqib"))
+    assert posted.model_copy(update={"content": None}) == alert
+    assert posted.content is not None and posted.content.source == "Libya Observer"
+    assert "content" not in json.loads(alert.model_dump_json())  # not on the alerts topic
     slack = json.loads(webhook_body(alert, article, "slack"))
     assert set(slack) == {"text", "blocks"}
     assert "قوة الردع الخاصة" in webhook_body(alert, article, "slack").decode("utf-8")
@@ -240,16 +247,21 @@ def test_a_slack_digest_lists_each_article_linked_when_it_has_a_url() -> None:
     digest, _ = _digest()
     payload = json.loads(digest_webhook_body(digest, "slack"))
     assert payload["text"] == "[Raqib] Deterrence: 2 alerts (digest)"
-    assert payload["blocks"][1]["text"]["text"] == (
-        "• *<https://news.example/1|قوة الردع الخاصة &lt;تنتشر&gt;>*\n• *خبر بلا رابط*"
-    )
+    (group,) = [b["text"]["text"] for b in payload["blocks"][2:]]
+    assert group.startswith("*قوة الردع الخاصة* — 2 alerts\n")
+    assert "• <https://news.example/1|قوة الردع الخاصة &lt;تنتشر&gt;>" in group
+    assert "\n• خبر بلا رابط _(Libya Observer" in group
 
 
 def test_a_raqib_digest_carries_every_alert_whole() -> None:
     digest, alerts = _digest()
     body = json.loads(digest_webhook_body(digest, "raqib"))
     assert (body["digest_id"], body["rule"]["id"]) == (digest.id, "deterrence")
-    assert [Alert.model_validate(item) for item in body["alerts"]] == alerts
+    posted = [Alert.model_validate(item) for item in body["alerts"]]
+    by_id = {a.id: a for a in alerts}
+    assert [a.model_copy(update={"content": None}) for a in posted] == [by_id[a.id] for a in posted]
+    assert len(posted) == len(alerts)
+    assert all(a.content is not None for a in posted)
 
 
 def test_a_digest_email_is_one_message_with_its_own_id() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ConfigError
-from services.replay.fixtures import fixture_paths, load_fixture
+from services.replay.fixtures import fixture_paths, fixture_source, load_fixture
 from tests.conftest import SEEDS
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -34,7 +34,25 @@ def test_replayed_ids_are_stable() -> None:
 def test_fixture_without_sidecar_uses_first_line_as_title(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("\n  العنوان الأول  \nنص", encoding="utf-8")
     article = load_fixture(tmp_path / "a.txt", fetched_at=NOW)
-    assert article.title == "العنوان الأول" and article.source == "unknown"
+    assert article.title == "العنوان الأول" and article.source == f"{tmp_path.name}/a.txt"
+
+
+@pytest.mark.parametrize("named", [None, "", "unknown", " Unknown "])
+def test_a_fixture_naming_no_outlet_is_sourced_to_its_file(named: str | None) -> None:
+    path = Path("seeds/000_b3f3ca892e7a279c.txt")
+    assert fixture_source(named, path) == "seeds/000_b3f3ca892e7a279c.txt"
+    assert fixture_source(" DW Arabic ", path) == "DW Arabic"
+
+
+def test_no_seed_alert_reads_unknown_source() -> None:
+    sources = {p.name[:3]: load_fixture(p, fetched_at=NOW).source for p in fixture_paths(SEEDS)}
+    assert sources == {
+        "000": "seeds/000_b3f3ca892e7a279c.txt",  # the text names its editors, not its outlet
+        "001": "DW Arabic",
+        "002": "Agenzia Nova",
+        "003": "seeds/003_3bbad0cd6e295111.txt",  # it reports on Middle East Eye
+        "004": "Al Arab",
+    }
 
 
 @pytest.mark.parametrize(
