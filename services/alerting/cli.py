@@ -33,7 +33,10 @@ def check(
     kinds = {rule.id: rule.kind for rule in rule_set.rules}
     for deprecation in rule_set.deprecations:
         typer.echo(f"raqib rules: {rules_file}: warning: {deprecation}", err=True)
-    typer.echo(json.dumps({"path": str(rules_file), "ok": True, "rules": kinds}))
+    channels = rule_set.channel_kinds
+    typer.echo(
+        json.dumps({"path": str(rules_file), "ok": True, "rules": kinds, "channels": channels})
+    )
 
 
 @rules_app.command("test")

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -35,7 +35,7 @@ from services.common.errors import ConfigError
 
 _SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
-ChannelKind = Literal["email", "webhook"]
+ChannelKind = Literal["email", "webhook", "telegram", "teams", "mattermost"]
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
@@ -65,11 +65,9 @@ class EmailChannelConfig(StrictModel):
         return value
 
 
-class WebhookChannelConfig(StrictModel):
-    kind: Literal["webhook"]
-    url: str
-    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key; empty = unsigned")
-    format: Literal["raqib", "slack"] = "raqib"
+class HttpChannelConfig(StrictModel):
+    """What every channel that posts over HTTP has (webhook, telegram, teams, mattermost)."""
+
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     give_up_after: Duration | None = Field(default=None, description=_GIVE_UP_AFTER)
     max_attempts: int | None = Field(default=None, ge=1, le=20, description=_MAX_ATTEMPTS)
@@ -82,17 +80,28 @@ class WebhookChannelConfig(StrictModel):
         "(each open connection costs CPU on every request in the HTTP client's pool).",
     )
 
+
+def _http_url(value: str, what: str) -> str:
+    # The syntax here; the resolved addresses at each delivery (they can change).
+    try:
+        check_url_syntax(value)
+    except UnsafeURLError as error:
+        raise ValueError(f"{what} refused: {error}") from None
+    if not urlsplit(value).hostname:
+        raise ValueError(f"{what} has no host: {value!r}")
+    return value
+
+
+class WebhookChannelConfig(HttpChannelConfig):
+    kind: Literal["webhook"]
+    url: str
+    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 key; empty = unsigned")
+    format: Literal["raqib", "slack"] = "raqib"
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        # The syntax here; the resolved addresses at each delivery (they can change).
-        try:
-            check_url_syntax(value)
-        except UnsafeURLError as error:
-            raise ValueError(f"webhook URL refused: {error}") from None
-        if not urlsplit(value).hostname:
-            raise ValueError(f"webhook URL has no host: {value!r}")
-        return value
+        return _http_url(value, "webhook URL")
 
     @field_validator("secret")
     @classmethod
@@ -101,7 +110,129 @@ class WebhookChannelConfig(StrictModel):
         return value if value is not None and value.get_secret_value() else None
 
 
-ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="kind")]
+TELEGRAM_API = "https://api.telegram.org"
+_TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_TELEGRAM_CHAT = re.compile(r"^(-?\d+|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class TelegramChannelConfig(HttpChannelConfig):
+    """A Telegram chat, group or channel, through a bot (Bot API ``sendMessage``, HTML)."""
+
+    kind: Literal["telegram"]
+    chat_id: str = Field(
+        description="The chat's numeric id (groups and channels are negative, -100...) or a "
+        "public channel's @username; the bot must be a member allowed to post."
+    )
+    bot_token_env: str = Field(
+        default="RAQIB_TELEGRAM_BOT_TOKEN",
+        description="The environment variable holding the bot's token (never the file).",
+    )
+    base_url: str = Field(
+        default=TELEGRAM_API,
+        description="The Bot API's address: a local Bot API server, or a stand-in in tests.",
+    )
+    bot_token: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        description="Read from bot_token_env when the file is loaded; not a key of the file.",
+    )
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and not _TELEGRAM_CHAT.match(value.strip()):
+            raise ValueError(
+                f"not a Telegram chat id: {value!r} (a number such as -1001234567890, or "
+                "@channelname)"
+            )
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value.rstrip("/"), "Telegram base_url")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_token_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "bot_token" in data:
+            raise ValueError(
+                "bot_token: does not belong in the rules file; put the token in an environment "
+                "variable and name it in bot_token_env (default RAQIB_TELEGRAM_BOT_TOKEN)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _token_from_env(self, info: ValidationInfo) -> TelegramChannelConfig:
+        if not _ENV_NAME.match(self.bot_token_env):
+            raise ValueError(f"bot_token_env: not a variable name: {self.bot_token_env!r}")
+        env = (info.context or {}).get("env")
+        if env is None:
+            return self  # built in code: the channel reads the variable when it starts
+        token = env.get(self.bot_token_env, "").strip()
+        if not token:
+            raise ValueError(
+                f"bot_token_env: {self.bot_token_env} is not set; it must hold the bot's token "
+                "(from @BotFather, like 123456789:AA...)"
+            )
+        if not _TELEGRAM_TOKEN.match(token):
+            raise ValueError(
+                f"bot_token_env: {self.bot_token_env} does not hold a bot token (expected "
+                "digits, a colon, then letters, digits, - and _)"
+            )
+        object.__setattr__(self, "bot_token", SecretStr(token))
+        return self
+
+
+class TeamsChannelConfig(HttpChannelConfig):
+    """A Microsoft Teams channel or chat, through a Workflows webhook ("When a Teams webhook
+    request is received"), which posts the Adaptive Card it is sent."""
+
+    kind: Literal["teams"]
+    url: str = Field(description="The workflow's HTTP URL (it holds its signature: a secret).")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value, "Teams webhook URL")
+
+
+class MattermostChannelConfig(HttpChannelConfig):
+    """A Mattermost channel, through an incoming webhook (Slack-compatible payload)."""
+
+    kind: Literal["mattermost"]
+    url: str = Field(
+        description="The incoming webhook's URL, https://SERVER/hooks/ID (a self-hosted "
+        "server's own address)."
+    )
+    channel: str | None = Field(
+        default=None, description="Post to this channel instead of the hook's own, if allowed."
+    )
+    username: str | None = Field(default=None, description="Shown as the poster, if allowed.")
+    icon_url: str | None = Field(default=None, description="The poster's picture, if allowed.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value, "Mattermost webhook URL")
+
+    @field_validator("icon_url")
+    @classmethod
+    def _icon_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "icon_url")
+
+
+ChannelConfig = Annotated[
+    EmailChannelConfig
+    | WebhookChannelConfig
+    | TelegramChannelConfig
+    | TeamsChannelConfig
+    | MattermostChannelConfig,
+    Field(discriminator="kind"),
+]
 
 
 class TermSet(StrictModel):
@@ -294,7 +425,8 @@ def parse_rules(
     except InterpolationError as error:
         raise ConfigError(f"{source}: {_describe(data, error.path)}: {error}") from None
     try:
-        rule_set = RuleSet.model_validate(data)
+        # The context lets a channel read a secret's variable (Telegram's bot token).
+        rule_set = RuleSet.model_validate(data, context={"env": env})
     except ValidationError as error:
         problems = [_problem(data, item) for item in error.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
@@ -335,7 +467,14 @@ def _problem(data: Any, item: Any) -> str:
     if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
         loc = (*loc, "kind")  # the tag is what is wrong, name it
     message = str(item["msg"]).removeprefix("Value error, ")
-    return f"{_describe(data, loc)}: {message}"
+    where = _describe(data, loc)
+    field = re.match(r"^([a-z_]+): ", message)
+    if where.endswith(_ITSELF) and field:  # a check across fields names the one at fault
+        where, message = where.removesuffix(_ITSELF) + field[1], message[field.end() :]
+    return f"{where}: {message}"
+
+
+_ITSELF = "(the channel itself)"
 
 
 def _describe(data: Any, loc: tuple[str | int, ...]) -> str:
@@ -352,8 +491,8 @@ def _describe(data: Any, loc: tuple[str | int, ...]) -> str:
         return f"{head}: {_dotted(field) or '(the rule itself)'}"
     if len(loc) >= 2 and loc[0] == "channels":
         # The discriminated union inserts the kind tag into the location; it is not a field.
-        rest = [part for part in loc[2:] if part not in ("email", "webhook")]
-        return f"channel '{loc[1]}': {_dotted(tuple(rest)) or '(the channel itself)'}"
+        rest = [part for part in loc[2:] if part not in get_args(ChannelKind)]
+        return f"channel '{loc[1]}': {_dotted(tuple(rest)) or _ITSELF}"
     return _dotted(loc) or "(top level)"
 
 
