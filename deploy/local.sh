@@ -36,6 +36,10 @@ case "$job" in
     command -v mvn >/dev/null 2>&1 || apt_install maven
     ;;
 esac
+if [ "$job" = test ]; then
+  # The tests draw the alert emails in a headless browser (with a font for Arabic).
+  command -v chromium >/dev/null 2>&1 || apt_install chromium fonts-noto-core
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
