@@ -1,17 +1,21 @@
-"""Alerting latency: ``python -m benchmarks.alerting [--rate 200 --seconds 60 --rules 100]``.
+"""Alerting latency and delivery rate: ``python -m benchmarks.alerting [--rate 200 --seconds 60
+--rules 100] [--channel webhook|email] [--burst N]``.
 
 Starts the local Apache Kafka broker, the alerting service as its own process (``raqib run
-alerting``) with ``--rules`` match rules delivering by webhook, and an asyncio webhook
-receiver in this process. Publishes enriched articles to ``articles.enriched`` at a steady
-rate, each matching exactly one rule, and reports the latency from publish to webhook
-receipt (p50, p99, max), alerts expected vs received (missed, doubled) and the CPU seconds
-the alerting process used. Prints progress on stderr and one JSON line on stdout.
+alerting``) with ``--rules`` match rules delivering by webhook (or by email, ``--channel
+email``), and an asyncio receiver in this process (HTTP, or SMTP with aiosmtpd). Publishes
+enriched articles to ``articles.enriched`` at a steady rate, each matching exactly one rule,
+and reports the latency from publish to receipt (p50, p99, max), alerts expected vs received
+(missed, doubled) and the CPU seconds the alerting process used. ``--burst N`` publishes N
+articles at once instead and reports the delivery rate: messages received per second, from
+the first to the last. Prints progress on stderr and one JSON line on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import email.parser
 import json
 import os
 import signal
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiosmtpd.smtp import SMTP
 
 from benchmarks.pipeline import process_cpu_s, this_machine
 from schemas import EnrichedArticle, Entity, EntityType, Mention, alert_id, utc_now
@@ -35,12 +40,13 @@ from tests.factories import enriched_article
 TEXT = "قال مصدر أمني إن {name} انتشرت قرب مطار معيتيقة في طرابلس صباح اليوم."
 
 
-def rules_yaml(rules: int, port: int) -> str:
-    lines = [
-        "channels:",
-        f"  hook: {{kind: webhook, url: 'http://127.0.0.1:{port}/hook', give_up_after: 1d}}",
-        "rules:",
-    ]
+def rules_yaml(rules: int, port: int, channel: str = "webhook") -> str:
+    target = (
+        f"{{kind: webhook, url: 'http://127.0.0.1:{port}/hook', give_up_after: 1d}}"
+        if channel == "webhook"
+        else "{kind: email, to: [analysts@raqib.example], give_up_after: 1d}"
+    )
+    lines = ["channels:", f"  hook: {target}", "rules:"]
     for i in range(rules):
         lines.append(
             f"  - {{id: rule-{i}, name: Rule {i}, match: {{actors: {{any: [actor-{i}]}}}},"
@@ -97,18 +103,55 @@ class Receiver:
             self.server.close()
 
 
+class MailReceiver:
+    """An SMTP server (aiosmtpd) in this process's loop: records (alert id, receipt time)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, float]] = []
+        self.server: asyncio.Server | None = None
+        self._headers = email.parser.BytesHeaderParser()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        headers = self._headers.parsebytes(envelope.content)
+        self.received.append((str(headers.get("X-Raqib-Alert-Id", "")), time.time()))
+        return "250 OK"
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: SMTP(self), "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def delivery_rate(times: list[float]) -> float | None:
+    """Messages per second between the first receipt and the last."""
+    if len(times) < 2 or max(times) == min(times):
+        return None
+    return round((len(times) - 1) / (max(times) - min(times)), 1)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 async def run(
-    rate: float, seconds: float, rules: int, workdir: Path, machine: dict[str, Any]
+    rate: float,
+    seconds: float,
+    rules: int,
+    workdir: Path,
+    machine: dict[str, Any],
+    *,
+    channel: str = "webhook",
+    burst: int | None = None,
 ) -> dict[str, Any]:
-    receiver = Receiver()
+    receiver: Receiver | MailReceiver = Receiver() if channel == "webhook" else MailReceiver()
     port = await receiver.start()
     rules_file = workdir / "rules.yaml"
-    rules_file.write_text(rules_yaml(rules, port), encoding="utf-8")
+    rules_file.write_text(rules_yaml(rules, port, channel), encoding="utf-8")
     with LocalKafka(data_dir=workdir / "kafka", log_path=workdir / "kafka.log") as kafka:
         settings = KafkaSettings(bootstrap_servers=kafka.bootstrap_servers)
         await ensure_topics(settings, [ARTICLES_ENRICHED])
@@ -118,6 +161,8 @@ async def run(
             "RAQIB_ALERTING_RULES_FILE": str(rules_file),
             "RAQIB_ALERTING_STATE_FILE": str(workdir / "alerting.sqlite3"),
             "RAQIB_ALERTING_ALLOW_PRIVATE_TARGETS": "true",
+            "RAQIB_SMTP_HOST": "127.0.0.1",
+            "RAQIB_SMTP_PORT": str(port),
             "RAQIB_LOG_LEVEL": "WARNING",
         }
         with (workdir / "alerting.log").open("wb") as log:
@@ -140,13 +185,15 @@ async def run(
                 await asyncio.sleep(0.1)
             receiver.received.clear()
 
-            total = int(rate * seconds)
+            total = burst if burst is not None else int(rate * seconds)
+            if burst is not None:
+                rate = float("inf")  # every article at once: the delivery rate is the measure
             payloads = [article(i, rules) for i in range(total)]
             published: dict[str, float] = {}
             cpu_start, t0 = process_cpu_s(service.pid), time.monotonic()
             last_report = t0
             for i, item in enumerate(payloads):
-                delay = t0 + i / rate - time.monotonic()
+                delay = t0 + i / rate - time.monotonic() if burst is None else 0
                 if delay > 0:
                     await asyncio.sleep(delay)
                 published[alert_id(f"rule-{i % rules}", item.id)] = time.time()
@@ -186,7 +233,8 @@ async def run(
             latencies.append((at - published[alert]) * 1000)
     return {
         "machine": machine,
-        "rate": rate,
+        "rate": None if burst is not None else rate,
+        "burst": burst,
         "seconds": seconds,
         "rules": rules,
         "published": total,
@@ -200,6 +248,8 @@ async def run(
             "p99": round(percentile(latencies, 0.99), 1),
             "max": round(max(latencies, default=float("nan")), 1),
         },
+        "channel": channel,
+        "delivered_per_s": delivery_rate([at for _, at in receiver.received]),
         "alerting_cpu_s": round(cpu_used, 2),
         "alerting_cpu_share": round(cpu_used / elapsed, 2),
         "finished_at": utc_now().isoformat(),
@@ -212,12 +262,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="How long to publish.")
     parser.add_argument("--rules", type=int, default=100, help="Match rules loaded.")
     parser.add_argument("--quick", action="store_true", help="5 s at 50/s: a smoke run.")
+    parser.add_argument(
+        "--channel", choices=["webhook", "email"], default="webhook", help="How alerts go out."
+    )
+    parser.add_argument(
+        "--burst", type=int, help="Publish this many articles at once; report the delivery rate."
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rate, args.seconds = 50.0, 5.0
     with tempfile.TemporaryDirectory(prefix="raqib-bench-alerting-") as workdir:
         result = asyncio.run(
-            run(args.rate, args.seconds, args.rules, Path(workdir), this_machine())
+            run(
+                args.rate,
+                args.seconds,
+                args.rules,
+                Path(workdir),
+                this_machine(),
+                channel=args.channel,
+                burst=args.burst,
+            )
         )
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result["missed"] == 0 and result["doubled"] == 0 else 1
