@@ -4,6 +4,8 @@
 #   bash deploy/local.sh dev     the same, kept running until Ctrl-C
 #   bash deploy/local.sh test    lint, type-check and the whole test suite
 #   bash deploy/local.sh bench   the benchmarks
+#   bash deploy/local.sh faults  the fault suite's full variant, with its summary table
+#   bash deploy/local.sh soak    the soak benchmark (200 articles/s for 10 minutes)
 #   bash deploy/local.sh lock    re-resolve the dependencies into constraints.txt
 # Needs Python 3.11+ with pip, Java 17+ and Maven 3.8+ (Kafka and OpenSearch run from their
 # Maven Central jars); on Debian, what is missing is installed with apt.
@@ -28,7 +30,7 @@ apt_install() {
 }
 
 case "$job" in
-  demo|dev|test|bench)
+  demo|dev|test|bench|faults|soak)
     # The local Kafka broker and OpenSearch node are Java programs resolved by Maven.
     if ! command -v java >/dev/null 2>&1 && [ -z "${JAVA_HOME:-}" ]; then
       apt_install openjdk-17-jre-headless
@@ -71,7 +73,7 @@ PY
 fi
 
 extras="local"
-case "$job" in test|bench) extras="dev" ;; esac
+case "$job" in test|bench|faults|soak) extras="dev" ;; esac
 stamp="$VENV/.raqib-installed-$extras"
 # Reinstalling also recompiles the tagger core (setup.py), so an edited core source is rebuilt
 # rather than run as Python beside a stale build.
@@ -95,5 +97,8 @@ case "$job" in
     exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   bench) exec "$VENV/bin/python" -m benchmarks "$@" ;;
-  *) echo "usage: bash deploy/local.sh [demo|dev|test|bench|lock]" >&2; exit 2 ;;
+  # Hundreds of articles and 20 s outages per experiment (docs/faults.md), about 15 minutes.
+  faults) RAQIB_FAULTS=full exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/faults "$@" ;;
+  soak) exec "$VENV/bin/python" -m benchmarks.soak "$@" ;;
+  *) echo "usage: bash deploy/local.sh [demo|dev|test|bench|faults|soak|lock]" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
-"""Kafka faults on the real broker: a restart mid-stream, a rebalance, partitions added to a
-running topic, and the stages' idempotent producers.
+"""Kafka faults on the real broker: a rebalance, partitions added to a running topic, and the
+stages' idempotent producers. A broker restart mid-stream is an experiment of the fault suite
+(``tests/faults``), through every stage.
 
 Every test streams a fixed number of articles and bounds every wait, so a fault that loses or
 blocks records fails the test instead of hanging it.
@@ -10,16 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
-from aiokafka.errors import KafkaError
-from faststream import FastStream
 
 from schemas import EnrichedArticle, RawArticle, article_id, content_hash
 from services.common.kafka import (
@@ -28,21 +25,16 @@ from services.common.kafka import (
     make_broker,
     standalone_producer,
 )
-from services.common.settings import ElasticsearchSettings, KafkaSettings
-from services.devstack.opensearch_node import LocalOpenSearch
-from services.devstack.servers import LocalKafka
+from services.common.settings import KafkaSettings
 from services.devstack.topics import group_lag, read_topic
 from services.enrichment.app import build_app as build_enrichment
 from services.enrichment.core import Tagger, TagResult, load_knowledge_base
 from services.enrichment.settings import EnrichmentSettings
-from services.indexer.app import build_app as build_indexer
-from services.indexer.engines import SearchEngine, open_engine
-from services.indexer.settings import IndexerSettings
+from tests.faults.harness import StreamPublisher
 
 pytestmark = pytest.mark.integration
 
 STREAM_GAP_S = 0.01  # between two published articles: a steady stream, not one burst
-OUTAGE_S = 3.0  # how long the broker stays down
 TIMEOUT = 40.0  # the longest any one wait of these tests may take
 
 # --- articles and taggers ---------------------------------------------------------------------
@@ -81,51 +73,6 @@ class CountingTagger:
 # --- the test's own producer ------------------------------------------------------------------
 
 
-class StreamPublisher:
-    """Publishes one record at a time, each acknowledged by every replica. While the broker is
-    away a send fails (bounded by a short request timeout); the publisher then drops its
-    producer and tries again with a new one, as a client that reconnects would. A record whose
-    acknowledgement was lost may so be written twice: at least once, as Kafka promises."""
-
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.producer: AIOKafkaProducer | None = None
-        self.failed_sends = 0
-        self.acknowledged = 0
-
-    async def send(
-        self, topic: str, value: bytes, key: bytes, partition: int | None = None
-    ) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                async with asyncio.timeout(10):
-                    if self.producer is None:
-                        self.producer = AIOKafkaProducer(
-                            bootstrap_servers=self.bootstrap_servers,
-                            acks="all",
-                            enable_idempotence=True,
-                            request_timeout_ms=3000,
-                            retry_backoff_ms=200,
-                        )
-                        await self.producer.start()
-                    await self.producer.send_and_wait(topic, value, key=key, partition=partition)
-                self.acknowledged += 1
-                return
-            except (KafkaError, TimeoutError, OSError):
-                self.failed_sends += 1
-                await self.close()
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
-
-    async def close(self) -> None:
-        producer, self.producer = self.producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-
-
 async def stream(
     publisher: StreamPublisher,
     topic: str,
@@ -161,133 +108,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = TIMEO
     return await check()
 
 
-def alive(app: FastStream) -> bool:
-    """Whether every subscriber of ``app`` still runs its consume loop."""
-    broker = app.broker
-    assert broker is not None
-    subscribers = broker.subscribers
-    return bool(subscribers) and all(
-        sub.running and any(not task.done() for task in getattr(sub, "tasks", []))
-        for sub in subscribers
-    )
-
-
 async def dead_letters(kafka: KafkaSettings, *stages: str) -> list[Any]:
     records: list[Any] = []
     for stage in stages:
         records += await read_topic(kafka.bootstrap_servers, kafka.dead_letter_topic(stage))
     return records
-
-
-# --- 1. a broker restart in the middle of a stream --------------------------------------------
-
-ARTICLES_THROUGH_RESTART = 200
-
-
-@pytest.fixture
-def own_kafka(tmp_path: Path) -> Iterator[LocalKafka]:
-    """A broker of this test's own: the session's one must not be stopped."""
-    with LocalKafka(data_dir=tmp_path / "kafka-data", log_path=tmp_path / "kafka.log") as server:
-        yield server
-
-
-@pytest.fixture
-async def search(opensearch: LocalOpenSearch, namespace: str) -> AsyncIterator[SearchEngine]:
-    settings = opensearch_settings(opensearch, namespace)
-    engine = open_engine(settings)
-    yield engine
-    await engine.close()
-
-
-def opensearch_settings(opensearch: LocalOpenSearch, namespace: str) -> ElasticsearchSettings:
-    return ElasticsearchSettings(
-        url=opensearch.url,
-        articles_alias=f"{namespace}raqib-articles",
-        alerts_alias=f"{namespace}raqib-alerts",
-    )
-
-
-async def indexed_ids(engine: SearchEngine, alias: str) -> list[str]:
-    """The ``_id`` of every article document, one entry per document (duplicates kept)."""
-    await engine.refresh(alias)
-    found = await engine.search(
-        alias, {"size": 10 * ARTICLES_THROUGH_RESTART, "_source": False, "query": {"match_all": {}}}
-    )
-    return [hit["_id"] for hit in found["hits"]["hits"]]
-
-
-@pytest.mark.parametrize("outage", ["stop", "kill"])
-async def test_a_broker_restart_mid_stream_indexes_every_article_exactly_once(
-    own_kafka: LocalKafka,
-    opensearch: LocalOpenSearch,
-    search: SearchEngine,
-    namespace: str,
-    outage: str,
-) -> None:
-    kafka = KafkaSettings(
-        bootstrap_servers=own_kafka.bootstrap_servers, partitions=3, prefix=namespace
-    )
-    es = opensearch_settings(opensearch, namespace)
-    articles = [raw_article(namespace, n) for n in range(ARTICLES_THROUGH_RESTART)]
-    expected = {a.id for a in articles}
-    tagger = CountingTagger()
-    enrichment = build_enrichment(EnrichmentSettings(kafka=kafka), tagger=tagger.as_tagger())
-    indexer = build_indexer(
-        IndexerSettings(kafka=kafka, elasticsearch=es, batch_size=100, batch_timeout_s=0.2)
-    )
-    publisher = StreamPublisher(kafka.bootstrap_servers)
-    halfway = asyncio.Event()
-    try:
-        async with enrichment, indexer:
-            publishing = asyncio.create_task(
-                stream(
-                    publisher,
-                    kafka.topic(ARTICLES_RAW),
-                    articles,
-                    {ARTICLES_THROUGH_RESTART // 2: halfway},
-                )
-            )
-            await reached(halfway, publishing)
-            # The broker goes away under the running services and the publishing client.
-            await asyncio.to_thread(own_kafka.stop if outage == "stop" else own_kafka.kill)
-            assert own_kafka.proc is not None
-            assert own_kafka.proc.returncode == (143 if outage == "stop" else -9)
-            await asyncio.sleep(OUTAGE_S)
-            await asyncio.to_thread(own_kafka.start)
-            # The stream went on through the outage: part of it is published only now.
-            assert publisher.acknowledged < len(articles), "the stream ended before the outage"
-            await asyncio.wait_for(publishing, TIMEOUT)
-
-            async def all_indexed() -> bool:
-                return set(await indexed_ids(search, es.articles_alias)) == expected
-
-            assert await eventually(all_indexed), (
-                f"{len(set(await indexed_ids(search, es.articles_alias)))} of "
-                f"{len(expected)} articles indexed"
-            )
-
-            async def all_committed() -> bool:
-                enriching = await group_lag(
-                    kafka.bootstrap_servers,
-                    kafka.group("raqib-enrichment"),
-                    kafka.topic(ARTICLES_RAW),
-                )
-                indexing = await group_lag(
-                    kafka.bootstrap_servers,
-                    kafka.group("raqib-indexer"),
-                    kafka.topic(ARTICLES_ENRICHED),
-                )
-                return enriching == 0 and indexing == 0
-
-            assert await eventually(all_committed), "the groups did not commit everything"
-            ids = await indexed_ids(search, es.articles_alias)
-            assert sorted(ids) == sorted(expected)  # each article once, nothing else
-            assert await search.count(es.articles_alias) == len(expected)
-            assert alive(enrichment) and alive(indexer), "a service stopped consuming"
-            assert tagger.tagged >= len(expected)
-        assert await dead_letters(kafka, "enrichment", "indexer") == []
-    finally:
-        await publisher.close()
 
 
 # --- 2. a replica joins, then another leaves, mid-stream --------------------------------------
