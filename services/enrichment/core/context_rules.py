@@ -130,6 +130,8 @@ def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
         checks.append(_OpensClauseCheck(clause.clause_start))
     if clause.tanwin is not None:
         checks.append(_TanwinCheck(clause.tanwin))
+    if clause.hashtag is not None:
+        checks.append(_HashtagCheck(clause.hashtag))
     return tuple(checks)
 
 
@@ -201,6 +203,33 @@ class _TanwinCheck(ClauseCheck):
         written = normalized.original[start:end]
         found = "\u064b" in written or "\u064c" in written or "\u064d" in written
         return found is self.tanwin
+
+
+class _HashtagCheck(ClauseCheck):
+    """Whether the match is part of a hashtag in the original text: its word follows a # or
+    is joined to a neighbouring word by an underscore (#قوة_الردع، #سرت_الآن، tatweel and
+    clitics included: #بـسرت)."""
+
+    def __init__(self, hashtag: bool) -> None:
+        self.hashtag = hashtag
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        normalized = context.normalized
+        original = normalized.original
+        start = normalized.to_original(context.word_start)
+        _, end = normalized.original_span(context.start, context.end)
+        found = False
+        position = start - 1
+        while position >= 0 and original[position] == "\u0640":  # tatweel
+            position -= 1
+        if position >= 0 and original[position] in "#_":
+            found = True
+        else:
+            position = end
+            while position < len(original) and original[position] == "\u0640":
+                position += 1
+            found = position < len(original) and original[position] == "_"
+        return found is self.hashtag
 
 
 # Window checks, specialised for the usual word sets without phrases: one set operation on

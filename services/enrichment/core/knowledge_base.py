@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from schemas import EntityType
+from schemas import EntityType, Labels
 from services.common.arabic import has_arabic_letter, normalize_arabic, with_clitics
 from services.common.errors import ConfigError
 
@@ -29,6 +29,7 @@ __all__ = [
     "KnowledgeBase",
     "Surname",
     "TopicDefinition",
+    "TopicScoring",
     "TopicTerm",
     "WordSet",
     "load_knowledge_base",
@@ -96,6 +97,10 @@ DESIGN_TOPIC_IDS = frozenset(
 )
 
 
+# The rule that decides a bare surname of each category in an actor's ``surnames``.
+SURNAME_RULES = {"distinctive": "distinctive-surname", "common": "common-surname"}
+
+
 @dataclass(frozen=True, slots=True)
 class WordSet:
     """Normalised context words (matched with any clitic in front) and phrases (as text)."""
@@ -134,6 +139,7 @@ class Clause:
     clause_start: bool | None = None
     previous_word_definite: bool | None = None
     tanwin: bool | None = None
+    hashtag: bool | None = None
     after_pattern: re.Pattern[str] | None = None
     previous_word_pattern: re.Pattern[str] | None = None
     article_mentions: frozenset[str] = frozenset()
@@ -210,6 +216,23 @@ class TopicDefinition:
     name: str
     min_score: int
     terms: tuple[TopicTerm, ...]
+    labels: Labels | None = None  # what analysts read, in Arabic and English
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScoring:
+    """How an article's topics are chosen from its term matches (``topic_scoring`` in the file;
+    see ``topics.decide_topics``): a topic must be what the article is about, not a word it
+    contains once, so the threshold grows with the text's length and only the leading topics
+    are kept."""
+
+    title_weight: float = 3.0  # a term in the title counts this many times
+    lead_weight: float = 2.0  # a term in the lead (the text's first ``lead_words`` words)
+    lead_words: int = 60
+    # Past this many words of text, the threshold grows with the square root of the length.
+    reference_words: int = 120
+    max_topics: int = 3
+    min_share: float = 0.35  # of the best topic's score
 
 
 @dataclass(eq=False)
@@ -221,6 +244,9 @@ class KnowledgeBase:
     actors: dict[str, Actor]
     rules: dict[str, ContextRule]
     topics: dict[str, TopicDefinition]
+    # Actor type -> what analysts read for it (``actor_types`` in the file).
+    type_labels: dict[EntityType, Labels] = field(default_factory=dict)
+    topic_scoring: TopicScoring = field(default_factory=TopicScoring)
 
     @property
     def alias_count(self) -> int:
@@ -325,8 +351,61 @@ class _Builder:
             for topic_id, spec in self.mapping(root.get("topics", {}), "topics").items()
         }
         self.check_shared_aliases(actors)
+        type_labels = {}
+        for type_name, spec in self.mapping(root.get("actor_types", {}), "actor_types").items():
+            where = f"actor_types.{type_name}"
+            try:
+                entity_type = EntityType(type_name)
+            except ValueError as error:
+                allowed = ", ".join(t.value for t in EntityType)
+                raise self.fail(where, f"{type_name!r} is not one of {allowed}") from error
+            type_labels[entity_type] = self.labels(spec, where)
         return KnowledgeBase(
-            version=f"{version}+{digest}", actors=actors, rules=rules, topics=topics
+            version=f"{version}+{digest}",
+            actors=actors,
+            rules=rules,
+            topics=topics,
+            type_labels=type_labels,
+            topic_scoring=self.topic_scoring(root.get("topic_scoring")),
+        )
+
+    def topic_scoring(self, value: Any) -> TopicScoring:
+        """``topic_scoring``: every field optional, positive; ``min_share`` at most 1."""
+        if value is None:
+            return TopicScoring()
+        spec = self.mapping(value, "topic_scoring")
+        defaults = TopicScoring()
+        extra = sorted(set(spec) - set(TopicScoring.__dataclass_fields__))
+        if extra:
+            raise self.fail("topic_scoring", f"unknown keys {extra}")
+        numbers: dict[str, float] = {}
+        for key in ("title_weight", "lead_weight", "min_share"):
+            number = spec.get(key, getattr(defaults, key))
+            if isinstance(number, bool) or not isinstance(number, int | float) or number <= 0:
+                raise self.fail(f"topic_scoring.{key}", "expected a positive number")
+            numbers[key] = float(number)
+        if numbers["min_share"] > 1:
+            raise self.fail("topic_scoring.min_share", "expected a share of at most 1")
+        counts: dict[str, int] = {}
+        for key in ("lead_words", "reference_words", "max_topics"):
+            count = spec.get(key, getattr(defaults, key))
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise self.fail(f"topic_scoring.{key}", "expected a positive whole number")
+            counts[key] = count
+        return TopicScoring(
+            title_weight=numbers["title_weight"],
+            lead_weight=numbers["lead_weight"],
+            lead_words=counts["lead_words"],
+            reference_words=counts["reference_words"],
+            max_topics=counts["max_topics"],
+            min_share=numbers["min_share"],
+        )
+
+    def labels(self, spec: Any, where: str) -> Labels:
+        """``{ar: ..., en: ...}``: both languages, non-empty."""
+        spec = self.mapping(spec, where)
+        return Labels(
+            ar=self.text(spec.get("ar"), f"{where}.ar"), en=self.text(spec.get("en"), f"{where}.en")
         )
 
     def check_shared_aliases(self, actors: dict[str, Actor]) -> None:
@@ -385,6 +464,7 @@ class _Builder:
             "clause_start",
             "previous_word_definite",
             "tanwin",
+            "hashtag",
             "after_pattern",
             "previous_word_pattern",
             "article_mentions",
@@ -408,7 +488,7 @@ class _Builder:
                 for p in self.listing(spec["prefix"], f"{where}.prefix")
             )
         flags: dict[str, bool | None] = {}
-        for key in ("clause_start", "previous_word_definite", "tanwin"):
+        for key in ("clause_start", "previous_word_definite", "tanwin", "hashtag"):
             value = spec.get(key)
             if value is not None and not isinstance(value, bool):
                 raise self.fail(f"{where}.{key}", "expected true or false")
@@ -427,6 +507,7 @@ class _Builder:
             clause_start=flags["clause_start"],
             previous_word_definite=flags["previous_word_definite"],
             tanwin=flags["tanwin"],
+            hashtag=flags["hashtag"],
             after_pattern=patterns["after_pattern"],
             previous_word_pattern=patterns["previous_word_pattern"],
             article_mentions=self.ids(
@@ -542,12 +623,43 @@ class _Builder:
                 f"{where}.ambiguous.{rule_id}",
                 rules[rule_id],
             )
+        aliases += self.surname_aliases(actor_id, spec.get("surnames"), where, rules)
         if not aliases:
             raise self.fail(f"{where}.aliases", "an actor needs at least one alias")
         unique: dict[str, Alias] = {}
         for alias in aliases:
             unique.setdefault(alias.normalized, alias)  # the first (strongest) spelling wins
         return Actor(id=actor_id, type=entity_type, name=name, aliases=tuple(unique.values()))
+
+    def surname_aliases(
+        self, actor_id: str, value: Any, where: str, rules: dict[str, ContextRule]
+    ) -> list[Alias]:
+        """A person's bare surnames, each recorded as ``distinctive`` (no other sense: it is
+        the person unless another first name comes before it) or ``common`` (also a common word
+        or a namesake's name: it needs the person or Libyan politics named around it). Each is
+        decided by the category's rule (``SURNAME_RULES``) or by the rule an entry names
+        (``{alias: كارة, rule: kara-surname}``)."""
+        if value is None:
+            return []
+        spec = self.mapping(value, f"{where}.surnames")
+        extra = sorted(set(spec) - set(SURNAME_RULES))
+        if extra:
+            raise self.fail(
+                f"{where}.surnames", f"unknown keys {extra}: use {sorted(SURNAME_RULES)}"
+            )
+        aliases: list[Alias] = []
+        for category, default_rule in SURNAME_RULES.items():
+            here = f"{where}.surnames.{category}"
+            for index, item in enumerate(self.listing(spec.get(category), here)):
+                rule_id = default_rule
+                if isinstance(item, Mapping) and "rule" in item:
+                    rule_id = self.text(item["rule"], f"{here}[{index}].rule")
+                    item = {key: item[key] for key in item if key != "rule"}
+                rule = rules.get(rule_id)
+                if rule is None:
+                    raise self.fail(f"{here}[{index}]", f"no such context rule {rule_id!r}")
+                aliases += self.alias_entries(actor_id, [item], f"{here}[{index}]", rule)
+        return aliases
 
     def topic(self, topic_id: str, spec: Any) -> TopicDefinition:
         where = f"topics.{topic_id}"
@@ -565,8 +677,10 @@ class _Builder:
                 written = self.text(item.get("term"), f"{here}.term")
                 weight = item.get("weight", 1)
                 case_sensitive = bool(item.get("case_sensitive", False))
-                if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
-                    raise self.fail(f"{here}.weight", "expected a positive whole number")
+                # Weight 0: a phrase that is not the topic and holds a term of it ("artificial
+                # intelligence"): the longer match takes the word, and counts nothing.
+                if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
+                    raise self.fail(f"{here}.weight", "expected a whole number, 0 or more")
             else:
                 written = self.text(item, here)
             normal = self.normalized(written, here)
@@ -589,6 +703,7 @@ class _Builder:
             name=self.text(spec.get("name", topic_id), f"{where}.name"),
             min_score=min_score,
             terms=tuple(terms.values()),
+            labels=self.labels(spec["labels"], f"{where}.labels") if "labels" in spec else None,
         )
 
 

@@ -128,17 +128,29 @@ class _CompiledRule:
         """The accepting clause's name, "" when rejected, None when the article must decide.
 
         Only for rules not ``decided_by_article``: no reject clause needs the article, so
-        every one is tried; accept clauses that need it are skipped (``local_accept``).
+        every one is tried; accept clauses that need it are skipped (``local_accept``). A rule
+        that cannot accept by the article looks for its accepting clause first and tries the
+        reject clauses only when one holds: the same verdict, and most matches of a selective
+        rule (a state adjective, سرت) hold no accept clause and need no reject clause either.
         """
-        if self.rejects(context, None):
+        if self.rule.can_accept_by_article:
+            if self.rejects(context, None):
+                return _REJECTED
+            accepted = self._first_local_accept(context)
+            return accepted  # None: the article decides
+        accepted = self._first_local_accept(context)
+        if accepted is None or self.rejects(context, None):
             return _REJECTED
+        return accepted
+
+    def _first_local_accept(self, context: MatchContext) -> str | None:
         for name, checks in self.local_accept:
             for check in checks:
                 if not check.holds(context, None):
                     break
             else:
                 return name
-        return None if self.rule.can_accept_by_article else _REJECTED
+        return None
 
 
 # A decided mention: position across title + text (for "nearest" and "first mention"), actor,
@@ -167,6 +179,7 @@ class Tagger:
         self._matcher = matcher_for(knowledge_base)
         self._actors = knowledge_base.actors
         self._rules = {rule.id: _CompiledRule.of(rule) for rule in knowledge_base.rules.values()}
+        self._lead_words = knowledge_base.topic_scoring.lead_words
 
     # ``object``, not ``str``: a compiled build checks annotations itself and would raise a bare
     # TypeError; this way anything that is not text raises InvalidText in both builds.
@@ -175,21 +188,32 @@ class Tagger:
         normalized_text = _normalized(text, "text")
         decisions: list[_Decision] = []
         pending: list[_Pending] = []
-        term_matches: list[list[TermMatch]] = []
+        title_terms: list[TermMatch] = []
+        text_terms: list[TermMatch] = []
         offset = 0
         for field, normalized in (("title", normalized_title), ("text", normalized_text)):
             if normalized.text:
                 alias_matches, terms = self._matcher.find(normalized)
-                term_matches.append(terms)
+                if field == "title":
+                    title_terms = terms
+                else:
+                    text_terms = terms
                 self._decide_locally(
                     field, normalized, offset, resolve_overlaps(alias_matches), decisions, pending
                 )
             offset += len(normalized.text) + 1
         if pending:
             self._decide_by_article(decisions, pending)
+        words = normalized_text.words
         return TagResult(
             entities=self._entities(decisions),
-            topics=decide_topics(self.knowledge_base, term_matches),
+            topics=decide_topics(
+                self.knowledge_base,
+                title_terms,
+                text_terms,
+                len(words),
+                _lead_end(words, self._lead_words) if text_terms else 0,
+            ),
             normalized_title=normalized_title.text,
         )
 
@@ -304,6 +328,14 @@ class Tagger:
 
 _ORDER = itemgetter(0)
 _ACTOR = itemgetter(1)
+
+
+def _lead_end(words: list[str], lead_words: int) -> int:
+    """The normalised offset where the text's first ``lead_words`` words end."""
+    end = 0
+    for word in words[:lead_words]:
+        end += len(word) + 1
+    return end
 
 
 def _positions_by_actor(decisions: list[_Decision]) -> dict[str, list[int]]:

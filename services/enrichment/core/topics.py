@@ -1,8 +1,20 @@
-"""Topics decided by weighted term occurrences over the normalised text."""
+"""Topics decided by weighted term occurrences, relative to the article's length.
+
+A topic must be what the article is about, not a word it contains once. Each occurrence of a
+topic's term adds the term's weight (half of it when the same term was met before), counted
+``title_weight`` times in the title and ``lead_weight`` times in the lead (the text's first
+``lead_words`` words). A topic is a candidate when its terms in the title and the lead alone
+reach its ``min_score`` (so a short text, all lead, needs what it always needed), or when its
+whole score reaches ``min_score`` times the lead weight times the square root of the text's
+length in ``reference_words`` (a long article needs occurrences throughout, in proportion to
+the square root of its length, not a word it contains once). Of the candidates, those with at
+least ``min_share`` of the best topic's score are given, at most ``max_topics``, the strongest
+first. Each topic keeps every term matched for it as its evidence.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from math import sqrt
 from operator import itemgetter
 
 from services.enrichment.core.knowledge_base import KnowledgeBase
@@ -13,42 +25,106 @@ __all__ = ["decide_topics"]
 
 
 def decide_topics(
-    knowledge_base: KnowledgeBase, matches_by_field: Iterable[list[TermMatch]]
+    knowledge_base: KnowledgeBase,
+    title_matches: list[TermMatch],
+    text_matches: list[TermMatch],
+    text_words: int,
+    lead_end: int,
 ) -> list[FoundTopic]:
-    """A topic whose matched term weights reach its ``min_score``; evidence = the terms.
+    """The topics of an article from its term matches in the title and the text; the text
+    holds ``text_words`` words, its lead ends at normalised offset ``lead_end``.
 
     One word position counts once per topic (الاشتباكات and اشتباكات at one place are one
-    occurrence, with the heavier term); every other occurrence adds its weight.
+    occurrence, with the heavier term), and so does a term inside another of the topic's
+    terms (النواب in مجلس النواب).
     """
-    scores: dict[str, int] = {}
-    evidence: dict[str, dict[str, None]] = {}
-    for matches in matches_by_field:
-        best: dict[tuple[str, int], TermMatch] = {}
-        for match in matches:
-            start, end, word_start, term = match
-            key = (term.topic_id, word_start)
-            current = best.get(key)
-            if current is None:
-                best[key] = match
-                continue
-            weight, current_weight = term.weight, current[3].weight
-            if weight > current_weight or (
-                weight == current_weight and end - start > current[1] - current[0]
-            ):
-                best[key] = match
-        for _, _, _, term in sorted(best.values(), key=_START):
-            topic_id = term.topic_id
-            scores[topic_id] = scores.get(topic_id, 0) + term.weight
-            terms = evidence.get(topic_id)
-            if terms is None:
-                evidence[topic_id] = {term.normalized: None}
-            else:
-                terms[term.normalized] = None
+    scoring = knowledge_base.topic_scoring
+    found: dict[str, _Score] = {}
+    _add(title_matches, scoring.title_weight, scoring.title_weight, -1, found)
+    _add(text_matches, scoring.lead_weight, 1.0, lead_end, found)
+    if not found:
+        return []
+    best = 0.0
+    for candidate in found.values():
+        if candidate.total > best:
+            best = candidate.total
+    floor = scoring.min_share * best
+    length_factor = sqrt(max(1.0, text_words / scoring.reference_words))
+    chosen: list[tuple[float, int, str]] = []
+    for order, topic in enumerate(knowledge_base.topics.values()):
+        score = found.get(topic.id)
+        if score is None or score.total < floor:
+            continue
+        if (
+            score.top >= topic.min_score
+            or score.total >= topic.min_score * scoring.lead_weight * length_factor
+        ):
+            chosen.append((-score.total, order, topic.id))
+    chosen.sort()
     return [
-        FoundTopic(topic.id, list(evidence[topic.id]))
-        for topic in knowledge_base.topics.values()
-        if scores.get(topic.id, 0) >= topic.min_score
+        FoundTopic(topic_id, list(found[topic_id].terms))
+        for _, _, topic_id in chosen[: scoring.max_topics]
     ]
 
 
+class _Score:
+    """One topic's occurrences in an article: its weighted score, its plain weights in the
+    title and the lead, where its last counted occurrence ends, and its terms (the evidence)."""
+
+    __slots__ = ("end", "terms", "top", "total")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.top = 0.0
+        self.end = -1
+        self.terms: dict[str, None] = {}
+
+
+def _add(
+    matches: list[TermMatch],
+    lead_factor: float,
+    body_factor: float,
+    lead_end: int,
+    found: dict[str, _Score],
+) -> None:
+    """Adds one field's occurrences: ``lead_factor`` times the weight before ``lead_end``
+    (every occurrence when it is negative), ``body_factor`` times after it; the plain weights
+    before ``lead_end`` also to the topic's ``top``."""
+    best: dict[tuple[str, int], TermMatch] = {}
+    for match in matches:
+        start, end, word_start, term = match
+        key = (term.topic_id, word_start)
+        current = best.get(key)
+        if current is None:
+            best[key] = match
+            continue
+        weight, current_weight = term.weight, current[3].weight
+        if weight > current_weight or (
+            weight == current_weight and end - start > current[1] - current[0]
+        ):
+            best[key] = match
+    for start, end, _, term in sorted(best.values(), key=_START):
+        score = found.get(term.topic_id)
+        if score is None:
+            score = found[term.topic_id] = _Score()
+        elif start < score.end:
+            continue  # inside a longer term of the topic (النواب in مجلس النواب)
+        score.end = end
+        if not term.weight:
+            continue  # a phrase that is not the topic took the word: no score, no evidence
+        value = float(term.weight)
+        terms = score.terms
+        if term.normalized in terms:
+            value *= REPEAT_FACTOR  # the same word again says less than another word
+        else:
+            terms[term.normalized] = None
+        if lead_end < 0 or start < lead_end:
+            score.total += value * lead_factor
+            score.top += value
+        else:
+            score.total += value * body_factor
+
+
 _START = itemgetter(0)
+# A term met again in the article counts this share of its weight.
+REPEAT_FACTOR = 0.5

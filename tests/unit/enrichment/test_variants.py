@@ -102,10 +102,10 @@ def test_alias_variants_are_tagged(actor_ids: Tag, text: str, actor: str) -> Non
         ("Tell us what happened in the city.", "united-states"),
         ("The gnu is an antelope.", "government-of-national-unity"),
         # Nationality adjectives are not the country.
-        ("قالت المخابرات التركية والصحافة الروسية ذلك.", "turkey"),
-        ("قالت المخابرات التركية والصحافة الروسية ذلك.", "russia"),
+        # The press is not a state body (decision 57: the intelligence service would be).
+        ("قالت الصحافة الروسية ذلك.", "russia"),
         ("التقى الليبي الصادق التركي بالوفد.", "turkey"),
-        ("وقال المتحدث باسم الخارجية المصرية إن ...", "egypt"),
+        ("وقال المتحدث باسم الجالية المصرية إن ...", "egypt"),
         # Words that share letters with names.
         ("قال إنه مصر على موقفه ولن يتراجع.", "egypt"),
         ("يبلغ نصف قطر الدائرة خمسة أمتار.", "qatar"),
