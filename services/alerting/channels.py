@@ -61,6 +61,7 @@ from services.alerting.core.chat_payloads import (
     telegram_digest_payload,
     telegram_payload,
 )
+from services.alerting.core.mail import ascii_envelope, email_bytes
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.alerting.state import AlertingState, DeliveryRecord, Outcome
 from services.common.addresses import GuardedTransport, UnsafeURLError
@@ -170,10 +171,22 @@ class EmailChannel:
             else None
         )
         self.pool = (shared or SharedClients()).smtp_pool(settings.smtp, tls_context)
+        # An ASCII envelope (the usual case): the message is written straight to its wire form.
+        self.wire = ascii_envelope(self.sender, self.to)
 
     async def send(
         self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
     ) -> int | None:
+        if self.wire:
+            content = email_bytes(
+                alert,
+                article,
+                sender=self.sender,
+                recipients=self.to,
+                links=self.links,
+                extra_headers=[(REDELIVERY_HEADER, "true")] if redelivery else (),
+            )
+            return await self._send(content, alert.id, redelivery=False)
         message = render_email(
             alert, article, sender=self.sender, recipients=self.to, links=self.links
         )
@@ -185,9 +198,12 @@ class EmailChannel:
         )
         return await self._send(message, digest.id, redelivery)
 
-    async def _send(self, message: EmailMessage, message_key: str, redelivery: bool) -> int | None:
+    async def _send(
+        self, message: EmailMessage | bytes, message_key: str, redelivery: bool
+    ) -> int | None:
         smtp = self.smtp
-        if redelivery:  # same Message-ID as before: a client folds the duplicate
+        if redelivery and isinstance(message, EmailMessage):
+            # Same Message-ID as before: a client folds the duplicate.
             message[REDELIVERY_HEADER] = "true"
         try:
             refused = await self.pool.send(message, self.envelope_sender, self.to)
@@ -292,14 +308,18 @@ class SmtpPool:
         return len(self._idle)
 
     async def send(
-        self, message: EmailMessage, sender: str, recipients: Sequence[str]
+        self, message: EmailMessage | bytes, sender: str, recipients: Sequence[str]
     ) -> dict[str, aiosmtplib.SMTPResponse]:
-        """Send one message from ``sender`` to ``recipients`` (the envelope: the channel
-        knows it, so the headers are not parsed again) over a pooled session; the
-        recipients the server refused."""
+        """Send one message (or its wire form, CRLF and 7 bits) from ``sender`` to
+        ``recipients`` (the envelope: the channel knows it, so the headers are not parsed
+        again) over a pooled session; the recipients the server refused."""
         utf8 = not (sender + "".join(recipients)).isascii()
         # Flattened once, also for a resend; the parts are base64, so 7 bits carry them.
-        content = flatten_message(message, utf8=utf8, cte_type="7bit")
+        content = (
+            message
+            if isinstance(message, bytes)
+            else flatten_message(message, utf8=utf8, cte_type="7bit")
+        )
         envelope = _Envelope(sender, list(recipients), content, ["SMTPUTF8"] if utf8 else [])
         if self._room is None:
             self._room = asyncio.Semaphore(self.size)

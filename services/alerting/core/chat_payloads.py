@@ -171,8 +171,8 @@ def content(
     )
 
 
-def excerpt_chars(alert: Alert, article: EnrichedArticle) -> int:
-    actors = alert_content(alert, article).actors
+def excerpt_chars(alert: Alert, article: EnrichedArticle, links: Links = NO_LINKS) -> int:
+    actors = alert_content(alert, article, links).actors
     return sum(len(excerpt.text) for actor in actors for excerpt in actor.excerpts)
 
 
@@ -289,7 +289,7 @@ def telegram_payload(
         lambda budget: _telegram_text(content(alert, article, budget, links)),
         telegram_length,
         TELEGRAM_MAX_CHARS,
-        excerpt_chars(alert, article),
+        excerpt_chars(alert, article, links),
     )
     return {"chat_id": chat_id, "text": text, "parse_mode": "HTML"}
 
@@ -373,7 +373,7 @@ def mattermost_payload(
         lambda budget: _markdown_text(content(alert, article, budget, links)),
         len,
         MATTERMOST_MAX_CHARS,
-        excerpt_chars(alert, article),
+        excerpt_chars(alert, article, links),
     )
     return _mattermost_body(text, options or MattermostOptions())
 
@@ -473,7 +473,7 @@ def teams_payload(
         lambda budget: _teams_card(content(alert, article, budget, links), fallback),
         lambda payload: len(json_bytes(payload)),
         TEAMS_MAX_BYTES,
-        excerpt_chars(alert, article),
+        excerpt_chars(alert, article, links),
     )
 
 

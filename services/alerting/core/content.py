@@ -10,6 +10,7 @@ so alerting needs nothing of enrichment's internals. The renderers (``render``,
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -132,7 +133,31 @@ def article_time(article: EnrichedArticle) -> datetime:
     return article.published_at or article.fetched_at
 
 
+# alert_content's results, one per alert object while it lives: id(alert) → (the alert, its
+# article, the links, the content). Every format of one delivery (the email's text and HTML,
+# the webhook, the chat payloads' size search) asks for the same content: built once, not
+# once per format and step. Weak references: an entry goes with its alert, so an id is
+# never reused while it is here.
+_CONTENT: dict[
+    int, tuple[weakref.ref[Alert], weakref.ref[EnrichedArticle], Links, AlertContent]
+] = {}
+
+
 def alert_content(alert: Alert, article: EnrichedArticle, links: Links = NO_LINKS) -> AlertContent:
+    """The alert's content (``build_content``), built once per alert, article and links:
+    the same objects asked again get the same content (shared: never to be changed)."""
+    key = id(alert)
+    found = _CONTENT.get(key)
+    if found is not None and found[0]() is alert and found[1]() is article and found[2] == links:
+        return found[3]
+    content = build_content(alert, article, links)
+    if found is None:
+        weakref.finalize(alert, _CONTENT.pop, key, None)
+    _CONTENT[key] = (weakref.ref(alert), weakref.ref(article), links, content)
+    return content
+
+
+def build_content(alert: Alert, article: EnrichedArticle, links: Links = NO_LINKS) -> AlertContent:
     published = article.published_at.astimezone(UTC) if article.published_at else None
     kibana = links.kibana_url
     return AlertContent(
