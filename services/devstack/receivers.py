@@ -6,8 +6,10 @@ start them and read what they received.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -165,6 +167,27 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as real webhook servers do: a client reuses its connections (over
+            # HTTP/1.0 each request cost a connection here and a thread). ``stop`` closes
+            # the open ones, so a stopped receiver takes nothing more.
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
+
+            def handle_one_request(self) -> None:
+                if receiver._stopped:
+                    self.close_connection = True
+                    return
+                super().handle_one_request()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = ReceivedRequest(
@@ -184,6 +207,8 @@ class WebhookReceiver:
                 pass  # the receiver's own access log would drown the service logs
 
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._stopped = False
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -201,9 +226,15 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self._stopped = True
         if self._thread.is_alive():  # shutdown() would wait forever for a loop never started
             self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # kept alive by a client: closed like the server
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> WebhookReceiver:
         return self.start()

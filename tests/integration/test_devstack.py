@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import socket
 
 import pytest
@@ -69,3 +70,21 @@ def test_smtp_catcher_moves_to_another_port_when_its_pick_was_taken() -> None:
 
 def test_a_receiver_that_never_started_stops_at_once() -> None:
     WebhookReceiver().stop()  # used to wait forever for a serve loop that never ran
+
+
+def test_the_receiver_keeps_a_connection_alive_and_closes_it_when_stopped() -> None:
+    with WebhookReceiver() as receiver:
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+        for body in (b"{}", b"not json"):
+            connection.request("POST", "/hooks/raqib", body=body)
+            response = connection.getresponse()
+            assert (response.status, response.version, response.read()) == (200, 11, b"")
+        # Both over the one connection: the client would have reconnected after a close.
+        assert connection.sock is not None
+        receiver.stop()
+        # A stopped receiver takes nothing more, not even over a kept-alive connection.
+        with pytest.raises((http.client.HTTPException, OSError)):
+            connection.request("POST", "/hooks/raqib", body=b"{}")
+            connection.getresponse()
+        connection.close()
+    assert [r.body for r in receiver.requests] == [b"{}", b"not json"]
