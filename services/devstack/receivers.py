@@ -10,6 +10,7 @@ import contextlib
 import email
 import email.policy
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -209,7 +210,7 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._stopped = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -243,6 +244,15 @@ class WebhookReceiver:
         self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that resets a kept-alive connection (a stopped service) is not an error worth
+    a traceback in the logs."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
