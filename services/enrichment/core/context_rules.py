@@ -84,10 +84,9 @@ class MatchContext:
 
     def previous_word_is_definite(self) -> bool:
         """The word before carries ال (والجيش، للرئيس): the match would be its adjective."""
-        before = self.words_before(1)
-        if not before:
+        if self.before <= 0:
             return False
-        word = before[0]
+        word = self.words[self.before - 1]
         if word.startswith(_DEFINITE_STARTS):
             return True
         return word.startswith("ال") and len(word) > 3
@@ -170,8 +169,8 @@ class _PreviousWordCheck(ClauseCheck):
         self.pattern = pattern
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
-        before = context.words_before(1)
-        return bool(before) and self.pattern.fullmatch(before[0]) is not None
+        before = context.before
+        return before > 0 and self.pattern.fullmatch(context.words[before - 1]) is not None
 
 
 class _PreviousWordDefiniteCheck(ClauseCheck):
@@ -199,9 +198,12 @@ class _TanwinCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         normalized = context.normalized
-        start, end = normalized.original_span(context.start, context.end)
-        written = normalized.original[start:end]
-        found = "\u064b" in written or "\u064c" in written or "\u064d" in written
+        specials = normalized.specials  # every unusual character of the text, tanwin included
+        found = False
+        if "\u064b" in specials or "\u064c" in specials or "\u064d" in specials:
+            start, end = normalized.original_span(context.start, context.end)
+            written = normalized.original[start:end]
+            found = "\u064b" in written or "\u064c" in written or "\u064d" in written
         return found is self.tanwin
 
 
@@ -215,6 +217,8 @@ class _HashtagCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         normalized = context.normalized
+        if "#" not in normalized.specials and "_" not in normalized.specials:
+            return not self.hashtag  # neither character is anywhere in the text
         original = normalized.original
         start = normalized.to_original(context.word_start)
         _, end = normalized.original_span(context.start, context.end)
@@ -232,8 +236,20 @@ class _HashtagCheck(ClauseCheck):
         return found is self.hashtag
 
 
-# Window checks, specialised for the usual word sets without phrases: one set operation on
-# one slice, no further calls.
+# Window checks, specialised for the usual word sets without phrases: the window's words
+# looked up in place (compiled, an index loop: no slice to allocate, no method call).
+
+
+def _any_in(forms: frozenset[str], words: list[str], start: int, end: int) -> bool:
+    """Whether one of ``words[start:end]`` is in ``forms`` (``0 <= start``)."""
+    if end > len(words):
+        end = len(words)
+    index = start
+    while index < end:
+        if words[index] in forms:
+            return True
+        index += 1
+    return False
 
 
 def _before_check(wanted: WordSet, window: int) -> ClauseCheck:
@@ -262,9 +278,7 @@ class _BeforeCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         before, window = context.before, self.window
-        return not self.forms.isdisjoint(
-            context.words[before - window if before > window else 0 : before]
-        )
+        return _any_in(self.forms, context.words, before - window if before > window else 0, before)
 
 
 class _AfterCheck(ClauseCheck):
@@ -274,7 +288,7 @@ class _AfterCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         after = context.after
-        return not self.forms.isdisjoint(context.words[after : after + self.window])
+        return _any_in(self.forms, context.words, after, after + self.window)
 
 
 class _NearCheck(ClauseCheck):
@@ -285,38 +299,74 @@ class _NearCheck(ClauseCheck):
 
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         before, after, window, all_words = context.before, context.after, self.window, context.words
-        found = not self.forms.isdisjoint(
-            all_words[before - window if before > window else 0 : before]
-        ) or not self.forms.isdisjoint(all_words[after : after + window])
+        found = _any_in(
+            self.forms, all_words, before - window if before > window else 0, before
+        ) or _any_in(self.forms, all_words, after, after + window)
         return found is self.wanted
 
 
-class _BeforePhraseCheck(ClauseCheck):
+def _window_match(
+    forms: frozenset[str],
+    heads: frozenset[str],
+    padded: tuple[str, ...],
+    words: list[str],
+    start: int,
+    end: int,
+) -> bool:
+    """``words_match(words[start:end], wanted)`` with the word set's parts passed in: the
+    words are looked up in place, and the window is joined only when a phrase may be in it."""
+    if _any_in(forms, words, start, end):
+        return True
+    if not _any_in(heads, words, start, end):
+        return False
+    joined = " " + " ".join(words[start:end]) + " "
+    return any(phrase in joined for phrase in padded)
+
+
+class _PhraseCheck(ClauseCheck):
+    """A window check whose word set holds phrases: its parts read once, at load time."""
+
     def __init__(self, wanted: WordSet, window: int) -> None:
-        self.wanted = wanted
+        self.forms = wanted.forms
+        self.heads = wanted.phrase_heads
+        self.padded = wanted.padded_phrases
         self.window = window
 
+
+class _BeforePhraseCheck(_PhraseCheck):
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
-        return words_match(context.words_before(self.window), self.wanted)
-
-
-class _AfterPhraseCheck(ClauseCheck):
-    def __init__(self, wanted: WordSet, window: int) -> None:
-        self.wanted = wanted
-        self.window = window
-
-    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
-        return words_match(context.words_after(self.window), self.wanted)
-
-
-class _NearPhraseCheck(ClauseCheck):
-    def __init__(self, words: WordSet, window: int, wanted: bool) -> None:
-        self.words = words
-        self.window = window
-        self.wanted = wanted
-
-    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
-        found = words_match(context.words_before(self.window), self.words) or words_match(
-            context.words_after(self.window), self.words
+        before, window = context.before, self.window
+        return _window_match(
+            self.forms,
+            self.heads,
+            self.padded,
+            context.words,
+            before - window if before > window else 0,
+            before,
         )
+
+
+class _AfterPhraseCheck(_PhraseCheck):
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        after = context.after
+        return _window_match(
+            self.forms, self.heads, self.padded, context.words, after, after + self.window
+        )
+
+
+class _NearPhraseCheck(_PhraseCheck):
+    def __init__(self, words: WordSet, window: int, wanted: bool) -> None:
+        super().__init__(words, window)
+        self.wanted = wanted
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        before, after, window, all_words = context.before, context.after, self.window, context.words
+        found = _window_match(
+            self.forms,
+            self.heads,
+            self.padded,
+            all_words,
+            before - window if before > window else 0,
+            before,
+        ) or _window_match(self.forms, self.heads, self.padded, all_words, after, after + window)
         return found is self.wanted

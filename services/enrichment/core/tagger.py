@@ -34,7 +34,7 @@ from services.enrichment.core.knowledge_base import (
 )
 from services.enrichment.core.matcher import AliasMatch, TermMatch, matcher_for, resolve_overlaps
 from services.enrichment.core.results import FoundEntity, FoundMention, TagResult
-from services.enrichment.core.topics import decide_topics
+from services.enrichment.core.topics import TopicScorer
 
 __all__ = ["TAGGER_VERSION", "TagResult", "Tagger", "check_text"]
 
@@ -88,6 +88,10 @@ class _CompiledRule:
     accept: tuple[tuple[str, bool, tuple[ClauseCheck, ...]], ...]
     # The accept clauses that do not need the article: all pass 1 can try.
     local_accept: tuple[tuple[str, tuple[ClauseCheck, ...]], ...]
+    # The rule's flags, copied: compiled, reading them here is a native load, not a lookup
+    # on the knowledge base's (interpreted) rule for every match.
+    decided_by_article: bool
+    can_accept_by_article: bool
 
     @classmethod
     def of(cls, rule: ContextRule) -> _CompiledRule:
@@ -100,6 +104,8 @@ class _CompiledRule:
             tuple(compile_clause(clause) for clause in rule.reject),
             accept,
             tuple((name, checks) for name, needs_article, checks in accept if not needs_article),
+            rule.decided_by_article,
+            rule.can_accept_by_article,
         )
 
     def rejects(self, context: MatchContext, actors: Set[str] | None) -> bool:
@@ -133,7 +139,7 @@ class _CompiledRule:
         reject clauses only when one holds: the same verdict, and most matches of a selective
         rule (a state adjective, سرت) hold no accept clause and need no reject clause either.
         """
-        if self.rule.can_accept_by_article:
+        if self.can_accept_by_article:
             if self.rejects(context, None):
                 return _REJECTED
             accepted = self._first_local_accept(context)
@@ -177,9 +183,14 @@ class Tagger:
     def __init__(self, knowledge_base: KnowledgeBase) -> None:
         self.knowledge_base = knowledge_base
         self._matcher = matcher_for(knowledge_base)
-        self._actors = knowledge_base.actors
+        # Per actor, what an entity carries (id, name, type): read once, not per article.
+        self._entity_fields = {
+            actor_id: (actor.id, actor.name, actor.type)
+            for actor_id, actor in knowledge_base.actors.items()
+        }
         self._rules = {rule.id: _CompiledRule.of(rule) for rule in knowledge_base.rules.values()}
         self._lead_words = knowledge_base.topic_scoring.lead_words
+        self._topics = TopicScorer(knowledge_base)
 
     # ``object``, not ``str``: a compiled build checks annotations itself and would raise a bare
     # TypeError; this way anything that is not text raises InvalidText in both builds.
@@ -207,12 +218,11 @@ class Tagger:
         words = normalized_text.words
         return TagResult(
             entities=self._entities(decisions),
-            topics=decide_topics(
-                self.knowledge_base,
+            topics=self._topics.decide(
                 title_terms,
                 text_terms,
                 len(words),
-                _lead_end(words, self._lead_words) if text_terms else 0,
+                _lead_end(normalized_text, self._lead_words) if text_terms else 0,
             ),
             normalized_title=normalized_title.text,
         )
@@ -254,7 +264,7 @@ class Tagger:
                         normalized, start, end, word_start, prefix, before, after
                     )
                 compiled = rules[rule.id]
-                if rule.decided_by_article:
+                if compiled.decided_by_article:
                     pending.append((offset + start, context, alias, compiled, field))
                     break
                 verdict = compiled.local_verdict(context)
@@ -319,22 +329,27 @@ class Tagger:
                 by_actor[actor_id] = [mention]
             else:
                 mentions.append(mention)
-        actors = self._actors
-        return [
-            FoundEntity(actors[actor_id].id, actors[actor_id].name, actors[actor_id].type, mentions)
-            for actor_id, mentions in by_actor.items()
-        ]
+        fields = self._entity_fields
+        entities: list[FoundEntity] = []
+        for actor_id, mentions in by_actor.items():
+            entity_id, name, entity_type = fields[actor_id]
+            entities.append(FoundEntity(entity_id, name, entity_type, mentions))
+        return entities
 
 
 _ORDER = itemgetter(0)
 _ACTOR = itemgetter(1)
 
 
-def _lead_end(words: list[str], lead_words: int) -> int:
-    """The normalised offset where the text's first ``lead_words`` words end."""
+def _lead_end(normalized: NormalizedText, lead_words: int) -> int:
+    """The normalised offset where the text's first ``lead_words`` words end (one past the
+    text when it has no more words than that: its words are joined by single spaces)."""
+    words = normalized.words
+    if len(words) <= lead_words:
+        return len(normalized.text) + 1 if words else 0
     end = 0
-    for word in words[:lead_words]:
-        end += len(word) + 1
+    for index in range(lead_words):
+        end += len(words[index]) + 1
     return end
 
 

@@ -21,7 +21,7 @@ from services.enrichment.core.knowledge_base import KnowledgeBase
 from services.enrichment.core.matcher import TermMatch
 from services.enrichment.core.results import FoundTopic
 
-__all__ = ["decide_topics"]
+__all__ = ["TopicScorer", "decide_topics"]
 
 
 def decide_topics(
@@ -36,35 +36,67 @@ def decide_topics(
 
     One word position counts once per topic (الاشتباكات and اشتباكات at one place are one
     occurrence, with the heavier term), and so does a term inside another of the topic's
-    terms (النواب in مجلس النواب).
+    terms (النواب in مجلس النواب). (The tagger keeps one ``TopicScorer`` per knowledge base.)
     """
-    scoring = knowledge_base.topic_scoring
-    found: dict[str, _Score] = {}
-    _add(title_matches, scoring.title_weight, scoring.title_weight, -1, found)
-    _add(text_matches, scoring.lead_weight, 1.0, lead_end, found)
-    if not found:
-        return []
-    best = 0.0
-    for candidate in found.values():
-        if candidate.total > best:
-            best = candidate.total
-    floor = scoring.min_share * best
-    length_factor = sqrt(max(1.0, text_words / scoring.reference_words))
-    chosen: list[tuple[float, int, str]] = []
-    for order, topic in enumerate(knowledge_base.topics.values()):
-        score = found.get(topic.id)
-        if score is None or score.total < floor:
-            continue
-        if (
-            score.top >= topic.min_score
-            or score.total >= topic.min_score * scoring.lead_weight * length_factor
-        ):
-            chosen.append((-score.total, order, topic.id))
-    chosen.sort()
-    return [
-        FoundTopic(topic_id, list(found[topic_id].terms))
-        for _, _, topic_id in chosen[: scoring.max_topics]
-    ]
+    return TopicScorer(knowledge_base).decide(title_matches, text_matches, text_words, lead_end)
+
+
+class TopicScorer:
+    """``decide_topics`` for one knowledge base, with its scoring settings and its topics'
+    order and thresholds read once: compiled, these are native fields rather than lookups on
+    the (interpreted) knowledge base for every article."""
+
+    def __init__(self, knowledge_base: KnowledgeBase) -> None:
+        scoring = knowledge_base.topic_scoring
+        self.title_weight: float = scoring.title_weight
+        self.lead_weight: float = scoring.lead_weight
+        self.reference_words: int = scoring.reference_words
+        self.max_topics: int = scoring.max_topics
+        self.min_share: float = scoring.min_share
+        # Topic id -> its place in the knowledge base (ties are given in that order) and its
+        # ``min_score``.
+        self.topics: dict[str, tuple[int, int]] = {}
+        for order, topic in enumerate(knowledge_base.topics.values()):
+            self.topics.setdefault(topic.id, (order, topic.min_score))
+
+    def decide(
+        self,
+        title_matches: list[TermMatch],
+        text_matches: list[TermMatch],
+        text_words: int,
+        lead_end: int,
+    ) -> list[FoundTopic]:
+        """See ``decide_topics``."""
+        found: dict[str, _Score] = {}
+        if title_matches:
+            _add(title_matches, self.title_weight, self.title_weight, -1, found)
+        if text_matches:
+            _add(text_matches, self.lead_weight, 1.0, lead_end, found)
+        if not found:
+            return []
+        best = 0.0
+        for candidate in found.values():
+            if candidate.total > best:
+                best = candidate.total
+        floor = self.min_share * best
+        length_factor = sqrt(max(1.0, text_words / self.reference_words))
+        lead_weight = self.lead_weight
+        topics = self.topics
+        chosen: list[tuple[float, int, str]] = []
+        for topic_id, score in found.items():
+            if score.total < floor:
+                continue
+            known = topics.get(topic_id)
+            if known is None:
+                continue
+            order, min_score = known
+            if score.top >= min_score or score.total >= min_score * lead_weight * length_factor:
+                chosen.append((-score.total, order, topic_id))
+        chosen.sort()
+        return [
+            FoundTopic(topic_id, list(found[topic_id].terms))
+            for _, _, topic_id in chosen[: self.max_topics]
+        ]
 
 
 class _Score:
