@@ -23,7 +23,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -429,6 +429,36 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # so the finally blocks stop every child process
 
 
+def on_local_stack(
+    prefix: str, keep: bool, run: Callable[[LocalStack], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``run`` one measurement on a LocalStack in a fresh temporary directory. Every process
+    is stopped at the end, SIGTERM and Ctrl-C included (then None); the service logs are kept
+    when asked, when the run raised, or when its result is not ``complete``."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    stack: LocalStack | None = None
+    try:
+        stack = LocalStack(workdir / "stack")
+        stack.start()
+        result = run(stack)
+        keep = keep or not result.get("complete", True)
+    except KeyboardInterrupt:
+        _progress("interrupted; stopping every process")
+        return None
+    except Exception:
+        keep = True
+        raise
+    finally:
+        if stack is not None:
+            stack.stop()
+        if keep:
+            _progress(f"service logs kept under {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--articles", type=int, default=2000, help="Articles to publish.")
@@ -440,28 +470,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.articles < 1:
         parser.error("--articles must be at least 1")
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="raqib-bench-"))
-    keep = args.keep
-    stack: LocalStack | None = None
-    try:
-        stack = LocalStack(workdir / "stack")
-        stack.start()
-        result = asyncio.run(measure(stack, args.articles, args.timeout, args.seeds))
-        keep = keep or not result["complete"]
-    except KeyboardInterrupt:
-        _progress("interrupted; stopping every process")
+    result = on_local_stack(
+        "raqib-bench-",
+        args.keep,
+        lambda stack: asyncio.run(measure(stack, args.articles, args.timeout, args.seeds)),
+    )
+    if result is None:
         return 130
-    except Exception:
-        keep = True
-        raise
-    finally:
-        if stack is not None:
-            stack.stop()
-        if keep:
-            _progress(f"service logs kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     print(render_table(result))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0 if result["complete"] else 1

@@ -20,13 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from benchmarks.pipeline import (
@@ -34,6 +30,7 @@ from benchmarks.pipeline import (
     OffsetProbe,
     indexed_count,
     load_templates,
+    on_local_stack,
     publish,
     synthetic_articles,
     this_machine,
@@ -202,26 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.articles < 1:
         parser.error("--articles must be at least 1")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    workdir = Path(tempfile.mkdtemp(prefix="raqib-bench-retag-"))
-    stack = LocalStack(workdir / "stack")
-    keep = args.keep
-    try:
-        stack.start()
-        result = measure(stack, args.articles, args.timeout)
-        keep = keep or not result["complete"]
-    except KeyboardInterrupt:
-        _progress("interrupted; stopping every process")
+    result = on_local_stack(
+        "raqib-bench-retag-",
+        args.keep,
+        lambda stack: measure(stack, args.articles, args.timeout),
+    )
+    if result is None:
         return 130
-    except Exception:
-        keep = True
-        raise
-    finally:
-        stack.stop()
-        if keep:
-            _progress(f"service logs kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     if result["complete"]:
         print(render_table(result))
     print(json.dumps(result, ensure_ascii=False), flush=True)

@@ -22,10 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -41,8 +38,8 @@ from benchmarks.pipeline import (
     WARM_UP_TIMEOUT_S,
     OffsetProbe,
     _descendants,
-    _stop_on_sigterm,
     load_templates,
+    on_local_stack,
     this_machine,
     vary,
     wait_until_idle,
@@ -455,30 +452,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rate <= 0 or args.minutes <= 0 or args.interval <= 0:
         parser.error("--rate, --minutes and --interval must be positive")
     warm_up_s = args.warm_up if args.warm_up is not None else min(120.0, args.minutes * 12)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="raqib-soak-"))
-    keep = args.keep
-    stack: LocalStack | None = None
-    try:
-        stack = LocalStack(workdir / "stack")
-        stack.start()
-        result = asyncio.run(
+    result = on_local_stack(
+        "raqib-soak-",
+        args.keep,
+        lambda stack: asyncio.run(
             soak(stack, args.rate, args.minutes, args.interval, warm_up_s, args.drain_timeout)
-        )
-        result["verdict"] = verdict(result)
-    except KeyboardInterrupt:
-        _progress("interrupted; stopping every process")
+        ),
+    )
+    if result is None:
         return 130
-    except Exception:
-        keep = True
-        raise
-    finally:
-        if stack is not None:
-            stack.stop()
-        if keep:
-            _progress(f"service logs kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    result["verdict"] = verdict(result)
     print(render(result))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0 if all(result["verdict"].values()) else 1
