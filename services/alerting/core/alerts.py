@@ -16,7 +16,7 @@ from schemas import (
     DeliveryStatus,
     EnrichedArticle,
 )
-from services.alerting.core.excerpts import ELLIPSIS, excerpts, opening
+from services.alerting.core.excerpts import ELLIPSIS, excerpts, merge_spans, opening
 from services.alerting.core.kinds import RuleMatch, window_start
 from services.alerting.core.rules import ChannelKind
 
@@ -42,19 +42,9 @@ def _mention_spans(
     return spans
 
 
-def _merge(spans: Iterable[Span]) -> tuple[Span, ...]:
-    merged: list[Span] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return tuple(merged)
-
-
 def title_marks(article: EnrichedArticle, entity_ids: Sequence[str]) -> tuple[Span, ...]:
     spans = _mention_spans(article, entity_ids, "title")
-    return _merge(span for found in spans.values() for span in found)
+    return merge_spans(span for found in spans.values() for span in found)
 
 
 def snippet(article: EnrichedArticle, entity_ids: Sequence[str]) -> str:

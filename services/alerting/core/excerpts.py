@@ -163,7 +163,8 @@ def _clip(text: str, sentence: Span, mention: Span, limit: int) -> Span:
     return lo, hi
 
 
-def _merge(spans: Iterable[Span]) -> tuple[Span, ...]:
+def merge_spans(spans: Iterable[Span]) -> tuple[Span, ...]:
+    """Overlapping or touching spans joined, in order."""
     merged: list[Span] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -201,7 +202,7 @@ def excerpt_at(
     body = text[left:right]
     return Excerpt(
         text=prefix + body + suffix,
-        marks=tuple((a - shift, b - shift) for a, b in _merge(inside)),
+        marks=tuple((a - shift, b - shift) for a, b in merge_spans(inside)),
         direction=text_direction(body),
         start=left,
         end=right,
