@@ -127,6 +127,10 @@ class AlertDeliverer:
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.backlogs = {name: Backlog() for name in kinds}
         self._drains: dict[str, asyncio.Task[None]] = {}
+        # Set when a task ends with room to spare. Waiting on the tasks themselves instead
+        # (asyncio.wait over all of them) cost a callback on each of up to ``max_pending``
+        # tasks per wake-up: most of alerting's CPU once a backlog of thousands built up.
+        self._room = asyncio.Event()
         self._closing = False
         dispatcher.watchers.append(self)
 
@@ -135,7 +139,12 @@ class AlertDeliverer:
             return
         task = asyncio.create_task(self._deliver(alert, article), name=f"alert-{alert.id}")
         self.pending[alert.id] = task
-        task.add_done_callback(lambda _: self.pending.pop(alert.id, None))
+        task.add_done_callback(lambda _: self._finished(alert.id))
+
+    def _finished(self, alert_id: str) -> None:
+        self.pending.pop(alert_id, None)
+        if len(self.pending) < self.max_pending:
+            self._room.set()
 
     def resume(self, alert_id: str) -> bool:
         """Deliver an alert of the outbox again (what is already delivered is skipped)."""
@@ -170,7 +179,8 @@ class AlertDeliverer:
 
     async def wait_for_room(self) -> None:
         while len(self.pending) >= self.max_pending:
-            await asyncio.wait(list(self.pending.values()), return_when=asyncio.FIRST_COMPLETED)
+            self._room.clear()
+            await self._room.wait()
 
     # --- a paused channel: the dispatcher's ChannelWatcher ------------------------------
 
