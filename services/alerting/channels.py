@@ -868,7 +868,7 @@ class Dispatcher:
             )
 
         async def saved(record: DeliveryRecord, outcome: Outcome | None) -> DeliveryRecord:
-            self.state.save(record, now=self.clock(), outcome=outcome)
+            await self.state.save_in_group(record, now=self.clock(), outcome=outcome)
             if on_attempt is not None:
                 await on_attempt(record)
             return record
@@ -887,7 +887,7 @@ class Dispatcher:
                             # The intent, durably before the send: a crash from here on
                             # leaves an attempt the next start knows may have gone out.
                             attempt_log.append(DeliveryAttempt(number=attempts, at=self.clock()))
-                            self.state.save(
+                            await self.state.save_in_group(
                                 record_of(DeliveryStatus.PENDING),
                                 now=attempt_log[-1].at,
                                 outcome=Outcome.SENDING,

@@ -302,4 +302,4 @@ class AlertDeliverer:
         if failed(final):
             await self.dead_letter(final)
         if logged:
-            self.state.mark_done(alert.id)
+            await self.state.mark_done_in_group(alert.id)

@@ -15,11 +15,13 @@ first (WAL keeps reads cheap and writes crash-safe).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Self
 
 from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
@@ -138,6 +140,41 @@ class AlertingState(StateFile):
         "give each alerting process its own RAQIB_ALERTING_STATE_FILE"
     )
 
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._group: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+
+    async def in_group(self, write: Callable[[], None]) -> None:
+        """Run ``write`` in one transaction with the other writes asked for in the same
+        turn of the event loop; return once it is committed. Deliveries in flight write
+        their intents and outcomes at about the same moment: one commit for all of them
+        instead of one each (a commit is most of a small write's cost)."""
+        future = asyncio.get_running_loop().create_future()
+        self._group.append((write, future))
+        if len(self._group) == 1:
+            asyncio.get_running_loop().call_soon(self._commit_group)
+        await future
+
+    def _commit_group(self) -> None:
+        group, self._group = self._group, []
+        try:
+            with self.transaction():
+                for write, _ in group:
+                    write()
+        except Exception:
+            # Each again alone, so that only the caller whose write fails sees the error.
+            for write, future in group:
+                try:
+                    with self.transaction():
+                        write()
+                except Exception as error:
+                    _settle(future, error)
+                else:
+                    _settle(future, None)
+            return
+        for _, future in group:
+            _settle(future, None)
+
     @contextlib.contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[None]:
         """Everything inside commits together, or not at all. ``durable``: the commit also
@@ -225,9 +262,17 @@ class AlertingState(StateFile):
         """The delivery's state and its newest attempt (with ``outcome``: by default,
         delivered when it has no error, else failed), in one transaction."""
         with self.transaction():
-            self._save(record, now=now, outcome=outcome)
+            self.write_delivery(record, now=now, outcome=outcome)
 
-    def _save(self, record: DeliveryRecord, *, now: datetime, outcome: Outcome | None) -> None:
+    async def save_in_group(
+        self, record: DeliveryRecord, *, now: datetime, outcome: Outcome | None = None
+    ) -> None:
+        """``save``, committed with the other writes of this turn (``in_group``)."""
+        await self.in_group(lambda: self.write_delivery(record, now=now, outcome=outcome))
+
+    def write_delivery(
+        self, record: DeliveryRecord, *, now: datetime, outcome: Outcome | None
+    ) -> None:
         self.db.execute(
             "INSERT INTO deliveries (alert_id, channel, status, attempts, last_error, "
             "delivered_at, updated_at, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -295,6 +340,9 @@ class AlertingState(StateFile):
 
     def mark_done(self, alert_id: str, done: bool = True) -> None:
         self.db.execute("UPDATE outbox SET done = ? WHERE alert_id = ?", (int(done), alert_id))
+
+    async def mark_done_in_group(self, alert_id: str) -> None:
+        await self.in_group(lambda: self.mark_done(alert_id))
 
     def unfinished(self, *, failed_since: datetime) -> list[str]:
         """Alerts to resume at start: never finished, or finished with a failed delivery
@@ -406,3 +454,12 @@ class AlertingState(StateFile):
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    if future.done():  # its caller was cancelled meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

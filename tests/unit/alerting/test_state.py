@@ -1,13 +1,17 @@
-"""The state file's window events and firings: what pruning forgets and what it keeps."""
+"""The state file's window events and firings (what pruning forgets and what it keeps), and
+writes committed in groups."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.alerting.state import AlertingState
+from schemas import DeliveryAttempt, DeliveryStatus
+from services.alerting.state import AlertingState, DeliveryRecord
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -39,3 +43,37 @@ def test_prune_forgets_only_what_is_older_than_the_cut(store: AlertingState) -> 
     day = timedelta(days=1)
     assert store.fired_near("cooling|tripoli", old, day) is None
     assert store.fired_near("cooling|tripoli", recent, day) == "2" * 16
+
+
+def _record(alert_id: str) -> DeliveryRecord:
+    attempt = DeliveryAttempt(number=1, at=T0)
+    return DeliveryRecord(alert_id, "mail", DeliveryStatus.PENDING, 1, attempt_log=[attempt])
+
+
+async def test_writes_of_one_turn_share_one_commit(store: AlertingState) -> None:
+    commits: list[str] = []
+    store.db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    await asyncio.gather(
+        *(store.save_in_group(_record(f"{i:016x}"), now=T0) for i in range(20)),
+        store.mark_done_in_group("0" * 16),
+    )
+    assert len(commits) == 1
+    assert all(store.get(f"{i:016x}", "mail") is not None for i in range(20))
+    await store.save_in_group(_record("f" * 16), now=T0)  # a later turn: its own commit
+    assert len(commits) == 2
+
+
+async def test_a_failing_write_fails_only_its_own_caller(store: AlertingState) -> None:
+    def broken() -> None:
+        store.db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    results = await asyncio.gather(
+        store.save_in_group(_record("a" * 16), now=T0),
+        store.in_group(broken),
+        store.save_in_group(_record("b" * 16), now=T0),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.OperationalError)
+    assert store.get("a" * 16, "mail") is not None
+    assert store.get("b" * 16, "mail") is not None
