@@ -8,7 +8,10 @@ enriched articles to ``articles.enriched`` at a steady rate, each matching exact
 and reports the latency from publish to receipt (p50, p99, max), alerts expected vs received
 (missed, doubled) and the CPU seconds the alerting process used. ``--burst N`` publishes N
 articles at once instead and reports the delivery rate: messages received per second, from
-the first to the last. Prints progress on stderr and one JSON line on stdout.
+the first to the last; by email it then measures the receiver's own ceiling, the rate at
+which it takes N copies of an alert from four plain smtplib clients in processes of their own
+(the most any sender could get from it on this machine). Prints progress on stderr and one
+JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import argparse
 import asyncio
 import email.parser
 import json
+import multiprocessing
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -104,16 +109,20 @@ class Receiver:
 
 
 class MailReceiver:
-    """An SMTP server (aiosmtpd) in this process's loop: records (alert id, receipt time)."""
+    """An SMTP server (aiosmtpd) in this process's loop: records (alert id, receipt time),
+    and keeps the first message as a sample for ``catcher_ceiling``."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, float]] = []
         self.server: asyncio.Server | None = None
+        self.sample: bytes | None = None
         self._headers = email.parser.BytesHeaderParser()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         headers = self._headers.parsebytes(envelope.content)
         self.received.append((str(headers.get("X-Raqib-Alert-Id", "")), time.time()))
+        if self.sample is None:
+            self.sample = envelope.content
         return "250 OK"
 
     async def start(self) -> int:
@@ -124,6 +133,32 @@ class MailReceiver:
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+
+
+def _send_copies(port: int, content: bytes, count: int) -> None:
+    """One plain smtplib session sending ``count`` copies (a client process of its own)."""
+    with smtplib.SMTP("127.0.0.1", port) as session:
+        for _ in range(count):
+            session.sendmail("bench@localhost", ["analyst@localhost"], content)
+
+
+async def catcher_ceiling(receiver: MailReceiver, count: int, clients: int = 4) -> float | None:
+    """What the same receiver takes from clients that cost next to nothing: ``count`` copies
+    of an alert email over ``clients`` sessions, each in its own process. The bound on any
+    sender's delivery rate on this machine."""
+    assert receiver.server is not None and receiver.sample is not None
+    port = int(receiver.server.sockets[0].getsockname()[1])
+    receiver.received.clear()
+    context = multiprocessing.get_context("spawn")
+    senders = [
+        context.Process(target=_send_copies, args=(port, receiver.sample, count // clients))
+        for _ in range(clients)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        await asyncio.to_thread(sender.join)
+    return delivery_rate([at for _, at in receiver.received])
 
 
 def delivery_rate(times: list[float]) -> float | None:
@@ -217,6 +252,11 @@ async def run(
             await asyncio.sleep(1)  # a late duplicate would show up now
             cpu_used = process_cpu_s(service.pid) - cpu_start
             elapsed = time.monotonic() - t0
+            received = list(receiver.received)
+            ceiling = None
+            if isinstance(receiver, MailReceiver) and burst is not None and receiver.sample:
+                service.send_signal(signal.SIGTERM)  # its CPU back for the clients
+                ceiling = await catcher_ceiling(receiver, total)
         finally:
             await producer.stop()
             service.send_signal(signal.SIGTERM)
@@ -227,7 +267,7 @@ async def run(
             receiver.stop()
     seen: dict[str, int] = {}
     latencies = []
-    for alert, at in receiver.received:
+    for alert, at in received:
         seen[alert] = seen.get(alert, 0) + 1
         if alert in published and seen[alert] == 1:
             latencies.append((at - published[alert]) * 1000)
@@ -249,7 +289,9 @@ async def run(
             "max": round(max(latencies, default=float("nan")), 1),
         },
         "channel": channel,
-        "delivered_per_s": delivery_rate([at for _, at in receiver.received]),
+        "delivered_per_s": delivery_rate([at for _, at in received]),
+        # --channel email --burst: the same receiver's rate from near-free clients.
+        "catcher_ceiling_per_s": ceiling,
         "alerting_cpu_s": round(cpu_used, 2),
         "alerting_cpu_share": round(cpu_used / elapsed, 2),
         "finished_at": utc_now().isoformat(),
