@@ -208,16 +208,17 @@ class OffsetProbe:
         }
 
     async def committed_and_ends(self) -> dict[str, tuple[int, int]]:
-        """Per stage: (offsets its group committed, end offsets of its topic), summed."""
-        ends = await self.end_offsets({topic for _group, topic, _up in STAGES.values()})
-        result: dict[str, tuple[int, int]] = {}
+        """Per stage: (offsets its group committed, end offsets of its topic), summed. The
+        committed offsets are read first: an end offset read before them could be passed by
+        the time they are read, and the lag would come out negative."""
+        committed: dict[str, int] = {}
         for stage, (_group, topic, _up) in STAGES.items():
             consumer = self.consumers[stage]
-            committed = 0
+            committed[stage] = 0
             for tp in await self._partitions(consumer, topic):
-                committed += await consumer.committed(tp) or 0
-            result[stage] = (committed, ends[topic])
-        return result
+                committed[stage] += await consumer.committed(tp) or 0
+        ends = await self.end_offsets({topic for _group, topic, _up in STAGES.values()})
+        return {stage: (committed[stage], ends[topic]) for stage, (_, topic, _) in STAGES.items()}
 
 
 async def indexed_count(engine: SearchEngine, ids: list[str] | None = None) -> int:
