@@ -20,6 +20,8 @@ __all__ = ["ClauseCheck", "MatchContext", "compile_clause", "words_match"]
 # A word with ال after a clitic (وال، بال، ...) or in the لل form.
 _DEFINITE_STARTS: Final = DEFINITE_STARTS
 _CLAUSE_PUNCTUATION: Final = frozenset(".!?؟،,؛;:\n\r()[]—–-•|")
+# Harakat, Quranic marks and tatweel: not part of how a word is spelt.
+_MARKS: Final = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 
 
 def words_match(words: list[str], wanted: WordSet) -> bool:
@@ -123,6 +125,10 @@ def compile_clause(clause: Clause) -> tuple[ClauseCheck, ...]:
         checks.append(_PatternAfterCheck(clause.after_pattern))
     if clause.previous_word_pattern is not None:
         checks.append(_PreviousWordCheck(clause.previous_word_pattern))
+    if clause.written is not None:
+        checks.append(_WrittenCheck(clause.written))
+    if clause.previous_word_written is not None:
+        checks.append(_PreviousWordWrittenCheck(clause.previous_word_written))
     if clause.previous_word_definite is not None:
         checks.append(_PreviousWordDefiniteCheck(clause.previous_word_definite))
     if clause.clause_start is not None:
@@ -171,6 +177,43 @@ class _PreviousWordCheck(ClauseCheck):
     def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
         before = context.before
         return before > 0 and self.pattern.fullmatch(context.words[before - 1]) is not None
+
+
+def _as_written(normalized: NormalizedText, start: int, end: int) -> str:
+    """The original text of the normalised ``[start, end)``, diacritics and tatweel removed:
+    the letters as the writer chose them (على and علي are one word once normalised)."""
+    first, last = normalized.original_span(start, end)
+    return _MARKS.sub("", normalized.original[first:last])
+
+
+class _WrittenCheck(ClauseCheck):
+    """The match (its clitic included) as written must match the pattern."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        written = _as_written(context.normalized, context.word_start, context.end)
+        return self.pattern.fullmatch(written) is not None
+
+
+class _PreviousWordWrittenCheck(ClauseCheck):
+    """The word before the match as written must match the pattern (False at the start)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def holds(self, context: MatchContext, actors: Set[str] | None) -> bool:
+        before = context.before
+        if before <= 0:
+            return False
+        # Normalised words are joined by single spaces: the previous word ends one before.
+        end = context.word_start - 1
+        start = end - len(context.words[before - 1])
+        if start < 0:
+            return False
+        written = _as_written(context.normalized, start, end)
+        return self.pattern.fullmatch(written) is not None
 
 
 class _PreviousWordDefiniteCheck(ClauseCheck):

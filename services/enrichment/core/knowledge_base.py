@@ -142,6 +142,8 @@ class Clause:
     hashtag: bool | None = None
     after_pattern: re.Pattern[str] | None = None
     previous_word_pattern: re.Pattern[str] | None = None
+    written: re.Pattern[str] | None = None
+    previous_word_written: re.Pattern[str] | None = None
     article_mentions: frozenset[str] = frozenset()
     also_article_mentions: frozenset[str] = frozenset()
     # Derived once here: clauses are evaluated for most mentions of every article.
@@ -467,6 +469,8 @@ class _Builder:
             "hashtag",
             "after_pattern",
             "previous_word_pattern",
+            "written",
+            "previous_word_written",
             "article_mentions",
             "also_article_mentions",
         }
@@ -474,7 +478,7 @@ class _Builder:
         if extra:
             raise self.fail(where, f"unknown conditions {extra}")
         patterns: dict[str, re.Pattern[str] | None] = {}
-        for key in ("after_pattern", "previous_word_pattern"):
+        for key in ("after_pattern", "previous_word_pattern", "written", "previous_word_written"):
             patterns[key] = None
             if key in spec:
                 try:
@@ -510,6 +514,8 @@ class _Builder:
             hashtag=flags["hashtag"],
             after_pattern=patterns["after_pattern"],
             previous_word_pattern=patterns["previous_word_pattern"],
+            written=patterns["written"],
+            previous_word_written=patterns["previous_word_written"],
             article_mentions=self.ids(
                 spec.get("article_mentions"), f"{where}.article_mentions", actor_ids
             ),
@@ -626,9 +632,11 @@ class _Builder:
         aliases += self.surname_aliases(actor_id, spec.get("surnames"), where, rules)
         if not aliases:
             raise self.fail(f"{where}.aliases", "an actor needs at least one alias")
-        unique: dict[str, Alias] = {}
+        # The first (strongest) spelling wins; a name written with capitals (Turkey) and its
+        # lower-case form under another rule (turkey in a post) are two aliases.
+        unique: dict[tuple[str, bool], Alias] = {}
         for alias in aliases:
-            unique.setdefault(alias.normalized, alias)  # the first (strongest) spelling wins
+            unique.setdefault((alias.normalized, alias.case_sensitive), alias)
         return Actor(id=actor_id, type=entity_type, name=name, aliases=tuple(unique.values()))
 
     def surname_aliases(

@@ -57,8 +57,8 @@ Tag = Callable[[str], set[str]]
         ("Les États-Unis ont condamné l'attaque.", "united-states"),
         ("Le Royaume-Uni a condamné l'attaque.", "united-kingdom"),
         ("La Syrie a rouvert son ambassade.", "syria"),
-        ("Le Caire a démenti.", "egypt"),
-        ("Moscou a démenti.", "russia"),
+        ("L'Égypte a démenti.", "egypt"),
+        ("La Russie a démenti.", "russia"),
         # Capitalised names: the capital letters count, not the case of the rest.
         ("Turkey sent drones.", "turkey"),
         ("TURKEY SENDS DRONES TO LIBYA", "turkey"),

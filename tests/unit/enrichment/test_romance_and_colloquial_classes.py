@@ -186,7 +186,7 @@ def test_look_alikes_in_posts_and_wire_copy_are_not_the_actor(
             "government-of-national-accord",
         ),
         ("Libya and Tunisia signed a border agreement.", "tunisia"),
-        ("رحبت دمشق بقرار إعادة فتح السفارة الليبية", "syria"),
+        ("رحبت سوريا بقرار إعادة فتح السفارة الليبية", "syria"),
         ("أعلنت قطر دعمها للحوار الليبي", "qatar"),
         ("The Tripoli-based Government of National Unity approved the budget.", "tripoli"),
         (
