@@ -44,7 +44,9 @@ ACTOR_SETS = (
     "blind3.yaml",
     "blind4.yaml",
 )
-TOPIC_SETS = ("topics_dev.yaml", "topics.yaml")
+# topics2.yaml was scored once untouched (P 0.930 / R 0.690), then used to develop the topic
+# vocabulary: like the other two it is now tuned against, and held to the goal by a test.
+TOPIC_SETS = ("topics_dev.yaml", "topics.yaml", "topics2.yaml")
 READ_BY_TESTS = (*ACTOR_SETS, *TOPIC_SETS)
 
 LABEL_SETS: dict[str, frozenset[str] | None] = {"all": None, "design": DESIGN_ACTOR_IDS}

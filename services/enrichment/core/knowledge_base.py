@@ -210,6 +210,10 @@ class TopicTerm:
     case_sensitive: bool = False
     is_arabic: bool = True
     compact: str = ""
+    # A term of a group counts only beside a term of the topic outside its group ("Turkish"
+    # beside "frigate"); a term of the group ``not`` cancels the topic's terms around it
+    # ("derby" around "ceasefire"). See ``topics.decide_topics``.
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,11 +684,14 @@ class _Builder:
         terms: dict[str, TopicTerm] = {}
         for index, item in enumerate(self.listing(spec.get("terms"), f"{where}.terms")):
             here = f"{where}.terms[{index}]"
-            weight, case_sensitive = 1, False
+            weight, case_sensitive, group = 1, False, ""
             if isinstance(item, Mapping):
                 written = self.text(item.get("term"), f"{here}.term")
                 weight = item.get("weight", 1)
                 case_sensitive = bool(item.get("case_sensitive", False))
+                group = item.get("group", "")
+                if not isinstance(group, str) or (group and not _SLUG.match(group)):
+                    raise self.fail(f"{here}.group", "expected a lowercase slug")
                 # Weight 0: a phrase that is not the topic and holds a term of it ("artificial
                 # intelligence"): the longer match takes the word, and counts nothing.
                 if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
@@ -702,6 +709,7 @@ class _Builder:
                     case_sensitive=case_sensitive,
                     is_arabic=has_arabic_letter(normal),
                     compact=_NON_ALNUM.sub("", written),
+                    group=group,
                 ),
             )
         if not terms:

@@ -8,14 +8,19 @@ reach its ``min_score`` (so a short text, all lead, needs what it always needed)
 whole score reaches ``min_score`` times the lead weight times the square root of the text's
 length in ``reference_words`` (a long article needs occurrences throughout, in proportion to
 the square root of its length, not a word it contains once). Of the candidates, those with at
-least ``min_share`` of the best topic's score are given, at most ``max_topics``, the strongest
-first. Each topic keeps every term matched for it as its evidence.
+least ``min_share`` of the best topic's score are given (in a text no longer than its lead,
+every candidate that reached ``min_score`` there), at most ``max_topics``, the strongest
+first. Each topic keeps every term that counted for it as its evidence.
+
+A term with a ``group`` is a cue: it counts only in the title and the lead, and only within
+``PAIR_WINDOW`` characters of a counting term of its topic outside its group (a foreign state
+beside a warship, a nationality beside fighters); a term of the group ``not`` counts nothing
+and cancels its topic's terms within ``VETO_WINDOW`` characters (a derby around "ceasefire").
 """
 
 from __future__ import annotations
 
 from math import sqrt
-from operator import itemgetter
 
 from services.enrichment.core.knowledge_base import KnowledgeBase
 from services.enrichment.core.matcher import TermMatch
@@ -35,8 +40,9 @@ def decide_topics(
     holds ``text_words`` words, its lead ends at normalised offset ``lead_end``.
 
     One word position counts once per topic (الاشتباكات and اشتباكات at one place are one
-    occurrence, with the heavier term), and so does a term inside another of the topic's
-    terms (النواب in مجلس النواب). (The tagger keeps one ``TopicScorer`` per knowledge base.)
+    occurrence, with the heavier term; a phrase of more words there wins, so "war crimes" of
+    weight 0 takes "war"), and so does a term inside another of the topic's terms (النواب in
+    مجلس النواب). (The tagger keeps one ``TopicScorer`` per knowledge base.)
     """
     return TopicScorer(knowledge_base).decide(title_matches, text_matches, text_words, lead_end)
 
@@ -53,6 +59,7 @@ class TopicScorer:
         self.reference_words: int = scoring.reference_words
         self.max_topics: int = scoring.max_topics
         self.min_share: float = scoring.min_share
+        self.lead_words: int = scoring.lead_words
         # Topic id -> its place in the knowledge base (ties are given in that order) and its
         # ``min_score``.
         self.topics: dict[str, tuple[int, int]] = {}
@@ -79,17 +86,20 @@ class TopicScorer:
             if candidate.total > best:
                 best = candidate.total
         floor = self.min_share * best
+        # A text no longer than its lead (a post, a headline, a wire brief) is about every topic
+        # it names with enough weight: the share of the best topic only thins long articles.
+        short = text_words <= self.lead_words
         length_factor = sqrt(max(1.0, text_words / self.reference_words))
         lead_weight = self.lead_weight
         topics = self.topics
         chosen: list[tuple[float, int, str]] = []
         for topic_id, score in found.items():
-            if score.total < floor:
-                continue
             known = topics.get(topic_id)
             if known is None:
                 continue
             order, min_score = known
+            if score.total < floor and not (short and score.top >= min_score):
+                continue
             if score.top >= min_score or score.total >= min_score * lead_weight * length_factor:
                 chosen.append((-score.total, order, topic_id))
         chosen.sort()
@@ -121,21 +131,53 @@ def _add(
 ) -> None:
     """Adds one field's occurrences: ``lead_factor`` times the weight before ``lead_end``
     (every occurrence when it is negative), ``body_factor`` times after it; the plain weights
-    before ``lead_end`` also to the topic's ``top``."""
-    best: dict[tuple[str, int], TermMatch] = {}
+    before ``lead_end`` also to the topic's ``top``. A term of a group counts only with a
+    partner (``_paired``); any term within ``VETO_WINDOW`` of its topic's ``not`` term counts
+    nothing."""
+    # The matcher gives the matches word by word, so the ones at one word start are
+    # neighbours: of those of one topic, one is kept. The phrase of more words wins (war
+    # crimes over war, even at weight 0): terms match whole words, so at one word start it is
+    # the one that ends later; then the heavier term, then the longer (الاشتباكات over
+    # اشتباكات behind its ال). A cue in the body of a long article never counts: it is dropped
+    # here.
+    ordered: list[TermMatch] = []
+    grouped = False
+    word_from = 0  # where the matches at the current word start begin in ``ordered``
+    current_word = -1
     for match in matches:
         start, end, word_start, term = match
-        key = (term.topic_id, word_start)
-        current = best.get(key)
-        if current is None:
-            best[key] = match
+        group = term.group
+        if group:
+            if group != VETO and 0 <= lead_end <= start:
+                continue
+            grouped = True
+        if word_start != current_word:
+            current_word = word_start
+            word_from = len(ordered)
+            ordered.append(match)
             continue
-        weight, current_weight = term.weight, current[3].weight
-        if weight > current_weight or (
-            weight == current_weight and end - start > current[1] - current[0]
-        ):
-            best[key] = match
-    for start, end, _, term in sorted(best.values(), key=_START):
+        topic_id = term.topic_id
+        for position in range(word_from, len(ordered)):
+            current = ordered[position]
+            if current[3].topic_id != topic_id:
+                continue
+            current_end = current[1]
+            if end != current_end:
+                if end > current_end:
+                    ordered[position] = match
+            else:
+                weight, current_weight = term.weight, current[3].weight
+                if weight > current_weight or (weight == current_weight and start < current[0]):
+                    ordered[position] = match
+            break
+        else:
+            ordered.append(match)
+    vetoes: dict[str, list[tuple[int, int]]] = {}
+    if grouped:
+        for start, end, _, term in ordered:
+            if term.group == VETO:
+                vetoes.setdefault(term.topic_id, []).append((start, end))
+    for index, (start, end, _, term) in enumerate(ordered):
         score = found.get(term.topic_id)
         if score is None:
             score = found[term.topic_id] = _Score()
@@ -144,6 +186,12 @@ def _add(
         score.end = end
         if not term.weight:
             continue  # a phrase that is not the topic took the word: no score, no evidence
+        if grouped:
+            if term.group and (term.group == VETO or not _paired(ordered, index)):
+                continue  # a cue says nothing alone
+            near = vetoes.get(term.topic_id)
+            if near is not None and _near(near, start, end, VETO_WINDOW):
+                continue  # "ceasefire" before a derby
         value = float(term.weight)
         terms = score.terms
         if term.normalized in terms:
@@ -157,6 +205,45 @@ def _add(
             score.total += value * body_factor
 
 
-_START = itemgetter(0)
+def _paired(ordered: list[TermMatch], index: int) -> bool:
+    """Whether the grouped term at ``index`` has a partner within ``PAIR_WINDOW`` characters:
+    a counting term of the same topic outside its group (a foreign state and a warship, a
+    nationality and fighters)."""
+    start, end, _, term = ordered[index]
+    topic_id, group = term.topic_id, term.group
+    for position in range(index + 1, len(ordered)):
+        other_start, _, _, other = ordered[position]
+        if other_start - end > PAIR_WINDOW:
+            break
+        if other.topic_id == topic_id and other.weight and other.group not in (group, VETO):
+            return True
+    for position in range(index - 1, -1, -1):
+        other_start, other_end, _, other = ordered[position]
+        if start - other_start > PAIR_WINDOW + _LONGEST_TERM:
+            break
+        if (
+            start - other_end <= PAIR_WINDOW
+            and other.topic_id == topic_id
+            and other.weight
+            and other.group not in (group, VETO)
+        ):
+            return True
+    return False
+
+
+def _near(spans: list[tuple[int, int]], start: int, end: int, window: int) -> bool:
+    for span_start, span_end in spans:
+        if span_start - end <= window and start - span_end <= window:
+            return True
+    return False
+
+
 # A term met again in the article counts this share of its weight.
 REPEAT_FACTOR = 0.5
+# A grouped term's partner must be at most this many characters (of normalised text, about
+# six words) away; a ``not`` term cancels the topic's terms this far away (about a sentence).
+PAIR_WINDOW = 40
+VETO_WINDOW = 100
+VETO = "not"
+# Longer than any topic term, so that a partner before a term is not missed.
+_LONGEST_TERM = 60
