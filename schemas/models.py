@@ -176,7 +176,9 @@ class Delivery(_Event):
     last_error: str | None = None
     delivered_at: AwareDatetime | None = None
     attempt_log: list[DeliveryAttempt] = Field(
-        default_factory=list, description="Every attempt so far, oldest first."
+        default_factory=list,
+        description="The attempts so far, oldest first: every one, or after more than 50 "
+        "the first 10 and the latest 40 (`attempts` counts them all).",
     )
     digest_id: str | None = Field(
         default=None,

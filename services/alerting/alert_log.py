@@ -1,6 +1,7 @@
 """The alert log: every state of an alert published to ``alerts``, keyed by alert id.
 
-Each state carries the alert's whole history (every delivery's ``attempt_log``), and the
+Each state carries the alert's whole history (every delivery's ``attempt_log``, past 50
+attempts its first and latest: ``published_attempt_log``), and the
 index keeps the latest per id, so a state that never reached the topic is lost in effect
 only if no later state of the same alert does. A publication that fails is therefore
 retried with backoff; one that still fails is counted, logged with the alert id, and kept:

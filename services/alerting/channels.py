@@ -44,6 +44,7 @@ from services.alerting.core import (
     WebhookChannelConfig,
     digest_webhook_body,
     http_verdict,
+    published_attempt_log,
     render_digest_email,
     render_email,
     retry_after_s,
@@ -1092,6 +1093,6 @@ def as_delivery(
         attempts=record.attempts,
         last_error=record.last_error,
         delivered_at=record.delivered_at,
-        attempt_log=record.attempt_log,
+        attempt_log=published_attempt_log(record.attempt_log),
         digest_id=digest_id,
     )

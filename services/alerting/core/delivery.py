@@ -1,5 +1,6 @@
-"""Pure delivery rules: webhook signatures, which failures to retry and until when, and the
-circuit breaker that pauses a channel that keeps failing."""
+"""Pure delivery rules: webhook signatures, which failures to retry and until when, the
+circuit breaker that pauses a channel that keeps failing, and how much of a delivery's
+attempt log an alert's published state carries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+
+from schemas import DeliveryAttempt
 
 SIGNATURE_HEADER = "X-Raqib-Signature"
 TIMESTAMP_HEADER = "X-Raqib-Timestamp"
@@ -206,3 +209,20 @@ def retry_after_s(value: str | None, now: datetime, limit: float) -> float | Non
     if when.tzinfo is None:
         return None
     return min(max((when - now).total_seconds(), 0.0), limit)
+
+
+# A channel paused for a day is probed every 15 s: 5,760 attempts of up to 200 bytes each
+# would make the alert's state larger than the 1 MB a Kafka record may be, and an alert
+# whose state cannot be published never finishes. The published log keeps the first
+# attempts (how it began) and the latest (how it stands); ``attempts`` counts them all,
+# and the state file keeps every one.
+ATTEMPT_LOG_FIRST = 10
+ATTEMPT_LOG_LATEST = 40
+
+
+def published_attempt_log(log: list[DeliveryAttempt]) -> list[DeliveryAttempt]:
+    """The attempts an alert's published state lists: all of them, or the first
+    ``ATTEMPT_LOG_FIRST`` and the latest ``ATTEMPT_LOG_LATEST`` of a longer log."""
+    if len(log) <= ATTEMPT_LOG_FIRST + ATTEMPT_LOG_LATEST:
+        return log
+    return log[:ATTEMPT_LOG_FIRST] + log[-ATTEMPT_LOG_LATEST:]

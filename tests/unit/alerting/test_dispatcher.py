@@ -1,6 +1,7 @@
 """The dispatcher with scripted channels and a real state file: retries until the give-up
-time, final states, never sending a delivered alert twice, the circuit breaker, and each
-attempt's intent and outcome (an interrupted attempt is sent again as a redelivery)."""
+time, final states, never sending a delivered alert twice, the circuit breaker, each
+attempt's intent and outcome (an interrupted attempt is sent again as a redelivery), and
+the attempt log an alert's published state carries."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from typing import Literal
 import pytest
 from prometheus_client import REGISTRY
 
-from schemas import Alert, DeliveryAttempt, DeliveryStatus, EnrichedArticle
-from services.alerting.channels import INTERRUPTED, AttemptFailed, Delivered, Dispatcher
+from schemas import Alert, Delivery, DeliveryAttempt, DeliveryStatus, EnrichedArticle
+from services.alerting.channels import (
+    INTERRUPTED,
+    AttemptFailed,
+    Delivered,
+    Dispatcher,
+    as_delivery,
+)
 from services.alerting.core import DigestMessage, Rule, build_alert, evaluate_rules
+from services.alerting.core.delivery import ATTEMPT_LOG_FIRST, ATTEMPT_LOG_LATEST
 from services.alerting.state import AlertingState, DeliveryRecord, Outcome
 from services.common.errors import ConfigError
 from tests.unit.alerting.articles import enriched
@@ -541,3 +549,37 @@ def test_a_state_file_from_before_intents_and_give_up_clocks_still_opens(tmp_pat
             False,
         )
         assert [a.status_code for a in record.attempt_log] == [500]
+
+
+async def test_a_long_run_of_attempts_publishes_its_first_and_latest(store: AlertingState) -> None:
+    hook = ScriptedChannel("hook", [AttemptFailed("HTTP 503", retry=True)], give_up_after_s=300)
+    dispatcher, _ = _dispatcher(store, hook, clock=Clock(moves=True))
+    alert, article = _alert(["hook"])
+    published: list[Delivery] = []
+
+    async def on_attempt(record: DeliveryRecord) -> None:
+        published.append(as_delivery(record, "webhook"))
+
+    outcome = await dispatcher.deliver(alert.id, "hook", _send(alert, article), on_attempt)
+    total = outcome.record.attempts
+    assert total > ATTEMPT_LOG_FIRST + ATTEMPT_LOG_LATEST
+    last = published[-1]
+    assert last.attempts == total  # the count is whole
+    numbers = [attempt.number for attempt in last.attempt_log]
+    first = list(range(1, ATTEMPT_LOG_FIRST + 1))
+    assert numbers == first + list(range(total - ATTEMPT_LOG_LATEST + 1, total + 1))
+    # The state file keeps every attempt.
+    stored = store.get(alert.id, "hook")
+    assert stored is not None and len(stored.attempt_log) == total
+
+
+def test_a_day_of_probes_keeps_the_alert_state_small() -> None:
+    """A channel paused for a day is probed every 15 s: the state stays far below a Kafka
+    record's 1 MB however long the error text."""
+    alert, _ = _alert(["mail"])
+    error = "SMTPConnectError: Error connecting to smtp.example.org on port 587: " + "x" * 200
+    log = [DeliveryAttempt(number=n, at=NOW, error=error) for n in range(1, 5761)]
+    record = DeliveryRecord(alert.id, "mail", DeliveryStatus.PENDING, len(log), error, None, log)
+    state = alert.model_copy(update={"deliveries": [as_delivery(record, "email")]})
+    assert len(state.model_dump_json()) < 64 * 1024
+    assert state.deliveries[0].attempt_log[-1].number == 5760
