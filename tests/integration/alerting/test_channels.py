@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import time
-from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
@@ -15,10 +14,7 @@ from schemas import Alert
 from services.alerting.channels import AttemptFailed, EmailChannel, WebhookChannel
 from services.alerting.core import (
     EmailChannelConfig,
-    Rule,
     WebhookChannelConfig,
-    build_alert,
-    evaluate_rules,
 )
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.devstack.receivers import (
@@ -28,24 +24,15 @@ from services.devstack.receivers import (
     wait_until,
 )
 from services.devstack.servers import free_port
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 pytestmark = pytest.mark.integration
 
 ARTICLE = enriched()
-RULE = Rule.model_validate(
-    {
-        "id": "deterrence",
-        "name": "Deterrence",
-        "match": {"actors": {"any": ["special-deterrence-force"]}},
-        "channels": ["c"],
-    }
-)
 
 
 def _alert() -> Alert:
-    (match,) = evaluate_rules([RULE], ARTICLE)
-    return build_alert(match, ARTICLE, [("c", "webhook")], now=datetime.now(UTC))
+    return deterrence_alert(ARTICLE)
 
 
 def _settings(smtp_port: int) -> AlertingSettings:

@@ -5,7 +5,6 @@ answer means, and, through the whole service, retries and dead letters."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,8 @@ from services.alerting.channels import (
 )
 from services.alerting.core import (
     MattermostChannelConfig,
-    Rule,
     TeamsChannelConfig,
     TelegramChannelConfig,
-    build_alert,
-    evaluate_rules,
 )
 from services.alerting.settings import AlertingSettings
 from services.common.kafka import ALERTS
@@ -40,27 +36,18 @@ from tests.integration.alerting.test_alerting_service import (
     publish,
     settings_for,
 )
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "123456789:AAH-test_token-for-the-local-stand-in"
 TOKEN_ENV = "RAQIB_TEST_TELEGRAM_BOT_TOKEN"
 ARTICLE = enriched()
-RULE = Rule.model_validate(
-    {
-        "id": "deterrence",
-        "name": "Deterrence",
-        "match": {"actors": {"any": ["special-deterrence-force"]}},
-        "channels": ["c"],
-    }
-)
 SETTINGS = AlertingSettings(allow_private_targets=True, retry_max_delay_s=30)
 
 
 def _alert() -> Alert:
-    (match,) = evaluate_rules([RULE], ARTICLE)
-    return build_alert(match, ARTICLE, [("c", "telegram")], now=datetime.now(UTC))
+    return deterrence_alert(ARTICLE, [("c", "telegram")])
 
 
 def _telegram(base_url: str) -> TelegramChannel:

@@ -6,29 +6,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from schemas import Alert, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import Dispatcher, EmailChannel, Send, SharedClients
-from services.alerting.core import EmailChannelConfig, Rule, build_alert, evaluate_rules
+from services.alerting.core import EmailChannelConfig
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.alerting.state import AlertingState
 from services.devstack.receivers import SmtpCatcher, wait_until
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 pytestmark = pytest.mark.integration
 
-RULE = Rule.model_validate(
-    {
-        "id": "deterrence",
-        "name": "Deterrence",
-        "match": {"actors": {"any": ["special-deterrence-force"]}},
-        "channels": ["mail"],
-    }
-)
 CONFIG = EmailChannelConfig.model_validate({"kind": "email", "to": ["analysts@raqib.example"]})
 
 
@@ -37,10 +28,7 @@ def _alerts(count: int) -> list[tuple[Alert, EnrichedArticle]]:
     for number in range(count):
         base = enriched()
         article = base.model_copy(update={"id": f"{base.id}-{number}"})
-        (match,) = evaluate_rules([RULE], article)
-        made.append(
-            (build_alert(match, article, [("mail", "email")], now=datetime.now(UTC)), article)
-        )
+        made.append((deterrence_alert(article, [("mail", "email")]), article))
     return made
 
 

@@ -9,7 +9,6 @@ import email
 import email.policy
 import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from pydantic import SecretStr
 
 from schemas import Alert, DeliveryStatus
 from services.alerting.channels import AttemptFailed, Dispatcher, EmailChannel
-from services.alerting.core import EmailChannelConfig, Rule, build_alert, evaluate_rules
+from services.alerting.core import EmailChannelConfig
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.alerting.state import AlertingState
 from services.devstack.servers import free_port
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 pytestmark = pytest.mark.integration
 
@@ -108,16 +107,7 @@ def channel(port: int, ca_file: Path, *, implicit: bool, password: str = PASSWOR
 
 
 def alert() -> Alert:
-    rule = Rule.model_validate(
-        {
-            "id": "deterrence",
-            "name": "Deterrence",
-            "match": {"actors": {"any": ["special-deterrence-force"]}},
-            "channels": ["mail"],
-        }
-    )
-    (match,) = evaluate_rules([rule], ARTICLE)
-    return build_alert(match, ARTICLE, [("mail", "email")], now=datetime.now(UTC))
+    return deterrence_alert(ARTICLE, [("mail", "email")])
 
 
 @pytest.fixture

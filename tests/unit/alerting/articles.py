@@ -1,11 +1,14 @@
-"""Enriched articles built by hand, with mention spans found in the text as the tagger would."""
+"""Enriched articles built by hand, with mention spans found in the text as the tagger would,
+and the alert a rule watching the Deterrence force raises on one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from schemas import EnrichedArticle, Entity, EntityType, Mention, Topic
+from schemas import Alert, EnrichedArticle, Entity, EntityType, Mention, Topic
+from services.alerting.core import ChannelKind, Rule, build_alert, evaluate_rules
 from tests.factories import enriched_article
 
 DETERRENCE = ("special-deterrence-force", "قوة الردع الخاصة", EntityType.ARMED_GROUP)
@@ -64,3 +67,26 @@ def enriched(
         language=language,
         published_at=datetime(2026, 1, 2, 9, 30, tzinfo=UTC),
     )
+
+
+DETERRENCE_RULE = Rule.model_validate(
+    {
+        "id": "deterrence",
+        "name": "Deterrence",
+        "match": {"actors": {"any": ["special-deterrence-force"]}},
+        "channels": ["c"],
+    }
+)
+
+
+def deterrence_alert(
+    article: EnrichedArticle | None = None,
+    channels: Sequence[tuple[str, ChannelKind]] = (("c", "webhook"),),
+    *,
+    now: datetime | None = None,
+) -> Alert:
+    """The alert ``DETERRENCE_RULE`` raises on ``article`` (by default ``enriched()``), each
+    of ``channels`` (name, kind) pending."""
+    article = enriched() if article is None else article
+    (match,) = evaluate_rules([DETERRENCE_RULE], article)
+    return build_alert(match, article, channels, now=now or datetime.now(UTC))

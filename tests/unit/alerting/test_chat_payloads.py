@@ -28,7 +28,7 @@ from services.alerting.core.chat_payloads import (
     telegram_length,
     telegram_payload,
 )
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 FILLER = (
     "وقال شهود عيان إن الاشتباكات اندلعت في ساعات الصباح الأولى واستمرت حتى المساء "
@@ -64,16 +64,7 @@ def _long_alert() -> tuple[Alert, EnrichedArticle]:
 
 def _digest(count: int) -> DigestMessage:
     article = enriched(title="اشتباكات واسعة في طرابلس " * 30)
-    rule = Rule.model_validate(
-        {
-            "id": "deterrence",
-            "name": "Deterrence",
-            "match": {"actors": {"any": ["special-deterrence-force"]}},
-            "channels": ["c"],
-        }
-    )
-    (match,) = evaluate_rules([rule], article)
-    alert = build_alert(match, article, [("c", "telegram")], now=datetime.now(UTC))
+    alert = deterrence_alert(article, [("c", "telegram")])
     items = [
         (
             alert.model_copy(update={"id": f"{alert.id}{n:04d}"}),
@@ -184,16 +175,7 @@ def test_a_digest_of_a_hundred_and_fifty_alerts_fits_and_counts_what_it_leaves_o
 
 def test_a_short_alert_is_sent_whole_with_its_text_escaped() -> None:
     article = enriched("قالت <قوة الردع الخاصة> إن *الوضع* هادئ & مستقر.", title="عنوان [قصير]")
-    rule = Rule.model_validate(
-        {
-            "id": "deterrence",
-            "name": "Deterrence",
-            "match": {"actors": {"any": ["special-deterrence-force"]}},
-            "channels": ["c"],
-        }
-    )
-    (match,) = evaluate_rules([rule], article)
-    alert = build_alert(match, article, [("c", "telegram")], now=datetime.now(UTC))
+    alert = deterrence_alert(article, [("c", "telegram")])
     text = telegram_payload(alert, article, "1")["text"]
     assert "…" not in text and _well_formed(text)
     assert "&lt;" in text and "&amp;" in text  # the article's own < and & are text

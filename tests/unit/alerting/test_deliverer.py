@@ -14,10 +14,9 @@ import pytest
 
 from schemas import Alert, DeliveryStatus, EnrichedArticle
 from services.alerting.channels import AttemptFailed, Dispatcher
-from services.alerting.core import Rule, build_alert, evaluate_rules
 from services.alerting.deliverer import AlertDeliverer, Backlog
 from services.alerting.state import AlertingState
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 from tests.unit.alerting.test_dispatcher import NOW, ScriptedChannel
 
 DOWN = AttemptFailed("ConnectError: refused", retry=True)
@@ -31,20 +30,11 @@ def store(tmp_path: Path) -> Iterator[AlertingState]:
 
 def _alerts(count: int) -> list[tuple[Alert, EnrichedArticle]]:
     """``count`` alerts over channel "hook", raised a second apart, oldest first."""
-    rule = Rule.model_validate(
-        {
-            "id": "d",
-            "name": "D",
-            "match": {"actors": {"any": ["special-deterrence-force"]}},
-            "channels": ["hook"],
-        }
-    )
     alerts = []
     for n in range(count):
         article = enriched(n=n + 1)
-        (match,) = evaluate_rules([rule], article)
         now = NOW + timedelta(seconds=n)
-        alerts.append((build_alert(match, article, [("hook", "webhook")], now=now), article))
+        alerts.append((deterrence_alert(article, [("hook", "webhook")], now=now), article))
     return alerts
 
 

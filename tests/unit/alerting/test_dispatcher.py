@@ -24,11 +24,11 @@ from services.alerting.channels import (
     Dispatcher,
     as_delivery,
 )
-from services.alerting.core import DigestMessage, Rule, build_alert, evaluate_rules
+from services.alerting.core import DigestMessage
 from services.alerting.core.delivery import ATTEMPT_LOG_FIRST, ATTEMPT_LOG_LATEST
 from services.alerting.state import AlertingState, DeliveryRecord, Outcome
 from services.common.errors import ConfigError
-from tests.unit.alerting.articles import enriched
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 NOW = datetime(2026, 1, 2, 10, 5, tzinfo=UTC)
 
@@ -100,16 +100,7 @@ def store(tmp_path: Path) -> Iterator[AlertingState]:
 
 def _alert(channels: list[str]) -> tuple[Alert, EnrichedArticle]:
     article = enriched()
-    rule = Rule.model_validate(
-        {
-            "id": "d",
-            "name": "D",
-            "match": {"actors": {"any": ["special-deterrence-force"]}},
-            "channels": channels,
-        }
-    )
-    (match,) = evaluate_rules([rule], article)
-    return build_alert(match, article, [(c, "webhook") for c in channels], now=NOW), article
+    return deterrence_alert(article, [(c, "webhook") for c in channels], now=NOW), article
 
 
 @dataclass

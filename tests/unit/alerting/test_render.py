@@ -14,10 +14,7 @@ from html.parser import HTMLParser
 from schemas import Alert, AlertRule, EnrichedArticle
 from services.alerting.core import (
     DigestMessage,
-    Rule,
-    build_alert,
     digest_webhook_body,
-    evaluate_rules,
     passages,
     render_digest_email,
     render_email,
@@ -28,22 +25,19 @@ from services.alerting.core import (
     subject,
     webhook_body,
 )
-from tests.unit.alerting.articles import BASHAGHA, DETERRENCE, enriched
-
-NOW = datetime(2026, 1, 2, 10, 5, tzinfo=UTC)
-RULE = Rule.model_validate(
-    {
-        "id": "deterrence",
-        "name": "Deterrence",
-        "match": {"actors": {"any": ["special-deterrence-force"]}},
-        "channels": ["mail"],
-    }
+from tests.unit.alerting.articles import (
+    BASHAGHA,
+    DETERRENCE,
+    DETERRENCE_RULE,
+    deterrence_alert,
+    enriched,
 )
 
+NOW = datetime(2026, 1, 2, 10, 5, tzinfo=UTC)
 
-def _alert(article: EnrichedArticle, rule: Rule = RULE) -> Alert:
-    (match,) = evaluate_rules([rule], article)
-    return build_alert(match, article, [("mail", "email")], now=NOW)
+
+def _alert(article: EnrichedArticle) -> Alert:
+    return deterrence_alert(article, [("mail", "email")], now=NOW)
 
 
 class _Marks(HTMLParser):
@@ -235,7 +229,7 @@ def _digest() -> tuple[DigestMessage, list[Alert]]:
     items = [(_alert(article), article) for article in (linked, unlinked)]
     digest = DigestMessage(
         id="d" * 16,
-        rule=AlertRule(id=RULE.id, name=RULE.name),
+        rule=AlertRule(id=DETERRENCE_RULE.id, name=DETERRENCE_RULE.name),
         start=NOW,
         end=NOW.replace(hour=11),
         items=items,
