@@ -18,7 +18,7 @@ import html
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from schemas import Alert, EnrichedArticle
@@ -345,14 +345,8 @@ def _markdown_text(item: Content) -> str:
 
 
 def _mattermost_body(text: str, options: MattermostOptions) -> dict[str, Any]:
-    body: dict[str, Any] = {"text": text}
-    if options.channel:
-        body["channel"] = options.channel
-    if options.username:
-        body["username"] = options.username
-    if options.icon_url:
-        body["icon_url"] = options.icon_url
-    return body
+    """The text, and each option that is set (unset, the webhook's own default holds)."""
+    return {"text": text, **{key: value for key, value in asdict(options).items() if value}}
 
 
 @dataclass(frozen=True)

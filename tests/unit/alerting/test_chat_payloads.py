@@ -15,6 +15,7 @@ from services.alerting.core.chat_payloads import (
     MATTERMOST_MAX_CHARS,
     TEAMS_MAX_BYTES,
     TELEGRAM_MAX_CHARS,
+    MattermostOptions,
     clip,
     clip_passage,
     excerpt_chars,
@@ -183,3 +184,18 @@ def test_a_short_alert_is_sent_whole_with_its_text_escaped() -> None:
     assert r"\[قصير\]" in markdown  # Markdown's brackets escaped
     card = json.dumps(teams_payload(alert, article), ensure_ascii=False)
     assert "عنوان" in card
+
+
+def test_mattermost_sends_only_the_options_that_are_set() -> None:
+    article = enriched()
+    alert = deterrence_alert(article, [("c", "mattermost")])
+    body = mattermost_payload(alert, article, MattermostOptions(channel="town-square"))
+    assert set(body) == {"text", "channel"} and body["channel"] == "town-square"
+    every = MattermostOptions(channel="ops", username="Raqib", icon_url="https://x.example/i.png")
+    body = mattermost_payload(alert, article, every)
+    assert {k: body[k] for k in ("channel", "username", "icon_url")} == {
+        "channel": "ops",
+        "username": "Raqib",
+        "icon_url": "https://x.example/i.png",
+    }
+    assert set(mattermost_payload(alert, article)) == {"text"}
