@@ -209,9 +209,7 @@ class Tagger:
                     title_terms = terms
                 else:
                     text_terms = terms
-                self._decide_locally(
-                    field, normalized, offset, resolve_overlaps(alias_matches), decisions, pending
-                )
+                self._decide_locally(field, normalized, offset, alias_matches, decisions, pending)
             offset += len(normalized.text) + 1
         if pending:
             self._decide_by_article(decisions, pending)
@@ -234,14 +232,16 @@ class Tagger:
         field: str,
         normalized: NormalizedText,
         offset: int,
-        matches: list[AliasMatch],
+        found: list[AliasMatch],
         decisions: list[_Decision],
         pending: list[_Pending],
     ) -> None:
         """Pass 1: accept what needs no rule, decide what the words around the match decide;
-        leave the rest to the article."""
+        leave the rest to the article. Where aliases overlap the longest is decided; when
+        its rules reject it, the shorter ones inside it are (على الدبيبة is not Ali
+        Dbeibah, but الدبيبة may still be the prime minister)."""
         rules = self._rules
-        for start, end, word_start, prefix, aliases, before, after in matches:
+        for start, end, word_start, prefix, aliases, before, after in resolve_overlaps(found):
             context: MatchContext | None = None
             for alias in aliases:
                 rule = alias.rule
@@ -285,6 +285,14 @@ class Tagger:
                         )
                     )
                     break
+            else:
+                inside = [
+                    match
+                    for match in found
+                    if start <= match[0] and match[1] <= end and match[1] - match[0] < end - start
+                ]
+                if inside:
+                    self._decide_locally(field, normalized, offset, inside, decisions, pending)
 
     def _decide_by_article(self, decisions: list[_Decision], pending: list[_Pending]) -> None:
         """Pass 2: decide against the actors accepted in pass 1 ("strong" mentions), so a guess

@@ -106,6 +106,20 @@ def test_the_first_name_ali_still_makes_another_person(actor_ids: Tag) -> None:
     assert "ali-dbeibah" not in actor_ids("ردا على الدبيبة قال المشري إن الحكومة فشلت")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ردا على الدبيبة، قال المجلس الرئاسي إن الحكومة مستمرة",
+        "هجوم على الدبيبة بعد خطابه أمس",
+    ],
+)
+def test_the_surname_after_the_preposition_ala_is_still_the_prime_minister(
+    actor_ids: Tag, text: str
+) -> None:
+    # The longer alias (علي الدبيبة) is rejected; the surname inside it is decided on its own.
+    assert "abdul-hamid-dbeibah" in actor_ids(text)
+
+
 # ------------------------------------------------------------------ bare surnames in headlines
 
 
@@ -397,3 +411,19 @@ def test_the_spelling_conditions_read_the_original_letters() -> None:
     assert {e.id for e in before.tag("", "جاء علي زيد").entities} == {"x"}
     # At the start of the text there is no word before.
     assert {e.id for e in before.tag("", "زيد جاء").entities} == {"x"}
+
+
+def test_a_shorter_alias_inside_a_rejected_one_is_decided_on_its_own() -> None:
+    document = _document("written", "على .*")
+    document["actors"]["x"]["aliases"] = ["اكس"]
+    tagger = Tagger(build_knowledge_base(document))
+    assert {e.id for e in tagger.tag("", "ردا عَلى اكس").entities} == {"x"}
+    # Accepted, the longer alias still wins over the one inside it.
+    assert {e.id for e in tagger.tag("", "قال عَلِي اكس ذلك").entities} == {"ali-x"}
+    # And an alias inside a rejected one is not accepted when its own rule rejects it.
+    document["actors"]["x"]["aliases"] = []
+    document["actors"]["x"]["ambiguous"] = {"ali-written": ["اكس"]}
+    document["context_rules"]["ali-written"]["reject"].append(
+        {"name": "not-after-ala", "previous_word_written": "على"}
+    )
+    assert not Tagger(build_knowledge_base(document)).tag("", "ردا عَلى اكس").entities
