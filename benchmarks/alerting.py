@@ -6,7 +6,8 @@ alerting``) with ``--rules`` match rules delivering by webhook (or by email, ``-
 email``), and an asyncio receiver in this process (HTTP, or SMTP with aiosmtpd). Publishes
 enriched articles to ``articles.enriched`` at a steady rate, each matching exactly one rule,
 and reports the latency from publish to receipt (p50, p99, max), alerts expected vs received
-(missed, doubled) and the CPU seconds the alerting process used. ``--burst N`` publishes N
+(missed, doubled), the CPU seconds the alerting process used and the CPU a message cost it,
+the broker and this process (the receiver and the publisher). ``--burst N`` publishes N
 articles at once instead and reports the delivery rate: messages received per second, from
 the first to the last; by email it then measures the receiver's own ceiling, the rate at
 which it takes N copies of an alert from four plain smtplib clients in processes of their own
@@ -135,6 +136,10 @@ class MailReceiver:
             self.server.close()
 
 
+def per_message(cpu_s: float, messages: int) -> float | None:
+    return round(cpu_s * 1000 / messages, 3) if messages else None
+
+
 def _send_copies(port: int, content: bytes, count: int) -> None:
     """One plain smtplib session sending ``count`` copies (a client process of its own)."""
     with smtplib.SMTP("127.0.0.1", port) as session:
@@ -225,7 +230,9 @@ async def run(
                 rate = float("inf")  # every article at once: the delivery rate is the measure
             payloads = [article(i, rules) for i in range(total)]
             published: dict[str, float] = {}
+            assert kafka.proc is not None
             cpu_start, t0 = process_cpu_s(service.pid), time.monotonic()
+            broker_cpu_start, own_cpu_start = process_cpu_s(kafka.proc.pid), time.process_time()
             last_report = t0
             for i, item in enumerate(payloads):
                 delay = t0 + i / rate - time.monotonic() if burst is None else 0
@@ -251,6 +258,8 @@ async def run(
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1)  # a late duplicate would show up now
             cpu_used = process_cpu_s(service.pid) - cpu_start
+            broker_cpu = process_cpu_s(kafka.proc.pid) - broker_cpu_start
+            own_cpu = time.process_time() - own_cpu_start
             elapsed = time.monotonic() - t0
             received = list(receiver.received)
             ceiling = None
@@ -294,6 +303,12 @@ async def run(
         "catcher_ceiling_per_s": ceiling,
         "alerting_cpu_s": round(cpu_used, 2),
         "alerting_cpu_share": round(cpu_used / elapsed, 2),
+        # What one message costs each process: their sum, times a rate, is the cores it needs.
+        "cpu_ms_per_message": {
+            "alerting": per_message(cpu_used, total),
+            "broker": per_message(broker_cpu, total),
+            "receiver_and_publisher": per_message(own_cpu, total),
+        },
         "finished_at": utc_now().isoformat(),
     }
 
