@@ -1,5 +1,5 @@
 """Alerting latency and delivery rate: ``python -m benchmarks.alerting [--rate 200 --seconds 60
---rules 100] [--channel webhook|email] [--burst N]``.
+--rules 100] [--channel webhook|email] [--burst N] [--article-kb KB]``.
 
 Starts the local Apache Kafka broker, the alerting service as its own process (``raqib run
 alerting``) with ``--rules`` match rules delivering by webhook (or by email, ``--channel
@@ -44,6 +44,8 @@ from services.devstack.servers import LocalKafka
 from tests.factories import enriched_article
 
 TEXT = "قال مصدر أمني إن {name} انتشرت قرب مطار معيتيقة في طرابلس صباح اليوم."
+# What ``--article-kb`` adds to the text, as often as it takes.
+MORE_TEXT = " وأضاف المصدر أن الوضع في المدينة هادئ بعد اشتباكات متقطعة ليلة أمس."
 
 
 def rules_yaml(rules: int, port: int, channel: str = "webhook") -> str:
@@ -61,10 +63,13 @@ def rules_yaml(rules: int, port: int, channel: str = "webhook") -> str:
     return "\n".join(lines) + "\n"
 
 
-def article(serial: int, rules: int) -> EnrichedArticle:
+def article(serial: int, rules: int, kb: float = 0.0) -> EnrichedArticle:
+    """Matching rule ``serial % rules``; with ``kb``, a text of at least that many KB."""
     actor = serial % rules
     name = f"قوة رقم {actor}"
     text = TEXT.format(name=name)
+    while len(text.encode()) < kb * 1024:
+        text += MORE_TEXT
     start = text.index(name)
     mention = Mention(
         start=start, end=start + len(name), text=name, alias=name, rule="unambiguous-alias"
@@ -187,6 +192,7 @@ async def run(
     *,
     channel: str = "webhook",
     burst: int | None = None,
+    article_kb: float = 0.0,
 ) -> dict[str, Any]:
     receiver: Receiver | MailReceiver = Receiver() if channel == "webhook" else MailReceiver()
     port = await receiver.start()
@@ -216,7 +222,7 @@ async def run(
         await producer.start()
         try:
             # Warm up: the first alert shows the service joined its group and delivers.
-            warm = article(10**9, rules)
+            warm = article(10**9, rules, article_kb)
             await producer.send_and_wait(ARTICLES_ENRICHED, warm.model_dump_json().encode())
             deadline = time.monotonic() + 60
             while not receiver.received:
@@ -228,7 +234,7 @@ async def run(
             total = burst if burst is not None else int(rate * seconds)
             if burst is not None:
                 rate = float("inf")  # every article at once: the delivery rate is the measure
-            payloads = [article(i, rules) for i in range(total)]
+            payloads = [article(i, rules, article_kb) for i in range(total)]
             published: dict[str, float] = {}
             assert kafka.proc is not None
             cpu_start, t0 = process_cpu_s(service.pid), time.monotonic()
@@ -286,6 +292,7 @@ async def run(
         "burst": burst,
         "seconds": seconds,
         "rules": rules,
+        "article_bytes": len(payloads[0].model_dump_json().encode()) if payloads else None,
         "published": total,
         "publish_s": round(publish_s, 2),
         "alerts_expected": total,
@@ -325,6 +332,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--burst", type=int, help="Publish this many articles at once; report the delivery rate."
     )
+    parser.add_argument(
+        "--article-kb",
+        type=float,
+        default=0.0,
+        help="Lengthen each article's text to this many KB (the seeds average 3.7).",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rate, args.seconds = 50.0, 5.0
@@ -338,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 this_machine(),
                 channel=args.channel,
                 burst=args.burst,
+                article_kb=args.article_kb,
             )
         )
     print(json.dumps(result, ensure_ascii=False))
