@@ -54,9 +54,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     alert      TEXT NOT NULL,
     article    TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    done       INTEGER NOT NULL DEFAULT 0
+    done       INTEGER NOT NULL DEFAULT 0  -- set by earlier versions; outbox_done now
 );
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (done);
+-- Finished alerts. Not a column of outbox: updating one rewrites the whole row (the alert
+-- and its article, 10 KB and more) in the file and on the changelog.
+CREATE TABLE IF NOT EXISTS outbox_done (
+    alert_id TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS window_events (
     rule_id    TEXT NOT NULL,
     article_id TEXT NOT NULL,
@@ -339,7 +344,11 @@ class AlertingState(StateFile):
         return Alert.model_validate_json(row[0]), EnrichedArticle.model_validate_json(row[1])
 
     def mark_done(self, alert_id: str, done: bool = True) -> None:
-        self.db.execute("UPDATE outbox SET done = ? WHERE alert_id = ?", (int(done), alert_id))
+        if done:
+            self.db.execute("INSERT OR IGNORE INTO outbox_done VALUES (?)", (alert_id,))
+            return
+        self.db.execute("DELETE FROM outbox_done WHERE alert_id = ?", (alert_id,))
+        self.db.execute("UPDATE outbox SET done = 0 WHERE alert_id = ? AND done = 1", (alert_id,))
 
     async def mark_done_in_group(self, alert_id: str) -> None:
         await self.in_group(lambda: self.mark_done(alert_id))
@@ -350,7 +359,9 @@ class AlertingState(StateFile):
         channel. Digest members are left to their digest."""
         rows = self.db.execute(
             "SELECT o.alert_id FROM outbox o WHERE "
-            "(o.done = 0 OR (o.created_at >= ? AND EXISTS (SELECT 1 FROM deliveries d "
+            "((o.done = 0 AND NOT EXISTS (SELECT 1 FROM outbox_done f "
+            "WHERE f.alert_id = o.alert_id)) "
+            "OR (o.created_at >= ? AND EXISTS (SELECT 1 FROM deliveries d "
             "WHERE d.alert_id = o.alert_id AND d.status = 'failed'))) "
             "AND NOT EXISTS (SELECT 1 FROM digest_alerts g WHERE g.alert_id = o.alert_id) "
             "ORDER BY o.created_at",

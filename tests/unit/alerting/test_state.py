@@ -1,5 +1,5 @@
-"""The state file's window events and firings (what pruning forgets and what it keeps), and
-writes committed in groups."""
+"""The state file's window events and firings (what pruning forgets and what it keeps),
+writes committed in groups, and which alerts of the outbox are finished."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import DeliveryAttempt, DeliveryStatus
+from services.alerting.replication import Changelog
 from services.alerting.state import AlertingState, DeliveryRecord
+from tests.unit.alerting.articles import deterrence_alert, enriched
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -77,3 +79,30 @@ async def test_a_failing_write_fails_only_its_own_caller(store: AlertingState) -
     assert isinstance(results[1], sqlite3.OperationalError)
     assert store.get("a" * 16, "mail") is not None
     assert store.get("b" * 16, "mail") is not None
+
+
+def test_finishing_an_alert_leaves_its_outbox_row_alone(store: AlertingState) -> None:
+    article = enriched(" ".join(["قوة الردع الخاصة انتشرت في طرابلس."] * 200))
+    alert = deterrence_alert(article)
+    store.add_alert(alert, article)
+    changelog = Changelog(store.db)
+    changelog.capture(True)
+    assert store.unfinished(failed_since=T0) == [alert.id]
+    store.mark_done(alert.id)
+    assert store.unfinished(failed_since=T0) == []
+    # One small row on the changelog, not the alert and its article again.
+    (change,) = changelog.pending()
+    assert change.table == "outbox_done"
+    assert change.row is not None and len(change.row) < 100 < len(article.text)
+    store.mark_done(alert.id, done=False)
+    assert store.unfinished(failed_since=T0) == [alert.id]
+
+
+def test_an_alert_an_earlier_version_finished_stays_finished(store: AlertingState) -> None:
+    article = enriched()
+    alert = deterrence_alert(article)
+    store.add_alert(alert, article)
+    store.db.execute("UPDATE outbox SET done = 1 WHERE alert_id = ?", (alert.id,))
+    assert store.unfinished(failed_since=T0) == []
+    store.mark_done(alert.id, done=False)  # reopened, as the column's writer would
+    assert store.unfinished(failed_since=T0) == [alert.id]
