@@ -152,6 +152,11 @@ class AlertDeliverer:
             return False
         stored = self.state.load_alert(alert_id)
         if stored is None:
+            if self.state.alert_exists(alert_id):
+                log.warning(
+                    "alert not delivered again: its article was dropped (KEEP_ARTICLES_S)",
+                    extra={"alert_id": alert_id},
+                )
             return False
         self.submit(*stored)
         return True

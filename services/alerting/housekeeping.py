@@ -1,6 +1,7 @@
 """The alerting service's background round, every ``DIGEST_CHECK_S``: alert states the alert
-log missed are published again, digests whose window closed are sent, and window events and
-firings no rule can reach any more are pruned (every ten minutes)."""
+log missed are published again, digests whose window closed are sent, and (every ten
+minutes) window events and firings no rule can reach any more are pruned and finished alerts
+older than ``KEEP_ARTICLES_S`` lose their article."""
 
 from __future__ import annotations
 
@@ -31,12 +32,14 @@ class Housekeeping:
         *,
         horizon: timedelta,
         every_s: float,
+        keep_articles: timedelta,
     ) -> None:
         self.alert_log = alert_log
         self.digests = digests
         self.state = state
         self.horizon = horizon  # how far back in article time any rule looks
         self.every_s = every_s
+        self.keep_articles = keep_articles
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -58,7 +61,22 @@ class Housekeeping:
                     newest = self.state.newest_event()
                     if newest is not None:
                         self.state.prune(older_than=newest - 2 * self.horizon)
+                    await self.drop_articles(utc_now() - self.keep_articles)
                     last_prune = utc_now()
             except Exception:
                 log.exception("digest or pruning round failed; trying again")
             await asyncio.sleep(self.every_s)
+
+    async def drop_articles(self, finished_before: datetime) -> int:
+        """In chunks, letting deliveries run between them: the first round after an upgrade
+        may find months of articles."""
+        dropped = 0
+        while count := self.state.drop_articles(finished_before=finished_before):
+            dropped += count
+            await asyncio.sleep(0)
+        if dropped:
+            log.info(
+                "articles of finished alerts dropped",
+                extra={"alerts": dropped, "raised_before": finished_before.isoformat()},
+            )
+        return dropped

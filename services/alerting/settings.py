@@ -146,6 +146,13 @@ class AlertingSettings(BatchConsumerSettings):
         ge=0,
         description="At start, retry failed deliveries of alerts raised this recently.",
     )
+    keep_articles_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a finished alert keeps its article in the state file and "
+        "the changelog (what rendering it needs); the alert itself is kept, so the article "
+        "never raises it twice. At least RESUME_FAILED_WITHIN_S.",
+    )
     shutdown_grace_s: float = Field(
         default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
     )
@@ -177,6 +184,17 @@ class AlertingSettings(BatchConsumerSettings):
         if isinstance(data, Mapping):
             data = {key: value for key, value in data.items() if key not in _RETIRED}
         return data
+
+    @model_validator(mode="after")
+    def _articles_kept_for_retries(self) -> AlertingSettings:
+        # A restart retries failed deliveries of that long ago: they need their article.
+        if self.keep_articles_s < self.resume_failed_within_s:
+            raise ValueError(
+                f"RAQIB_ALERTING_KEEP_ARTICLES_S ({self.keep_articles_s:g}) is shorter than "
+                f"RAQIB_ALERTING_RESUME_FAILED_WITHIN_S ({self.resume_failed_within_s:g}): "
+                "a failed delivery retried at start would have no article to render"
+            )
+        return self
 
 
 _RETIRED = {

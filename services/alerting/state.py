@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     done       INTEGER NOT NULL DEFAULT 0  -- set by earlier versions; outbox_done now
 );
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (done);
+-- Alerts that still hold their article (``drop_articles`` empties it): what it looks at.
+CREATE INDEX IF NOT EXISTS outbox_with_article ON outbox (created_at) WHERE article != '';
 -- Finished alerts. Not a column of outbox: updating one rewrites the whole row (the alert
 -- and its article, 10 KB and more) in the file and on the changelog.
 CREATE TABLE IF NOT EXISTS outbox_done (
@@ -336,10 +338,11 @@ class AlertingState(StateFile):
         return row is not None
 
     def load_alert(self, alert_id: str) -> tuple[Alert, EnrichedArticle] | None:
+        """The alert and its article; None when unknown or its article was dropped."""
         row = self.db.execute(
             "SELECT alert, article FROM outbox WHERE alert_id = ?", (alert_id,)
         ).fetchone()
-        if row is None:
+        if row is None or not row[1]:
             return None
         return Alert.model_validate_json(row[0]), EnrichedArticle.model_validate_json(row[1])
 
@@ -352,6 +355,21 @@ class AlertingState(StateFile):
 
     async def mark_done_in_group(self, alert_id: str) -> None:
         await self.in_group(lambda: self.mark_done(alert_id))
+
+    def drop_articles(self, *, finished_before: datetime, limit: int = 500) -> int:
+        """Empty the article of up to ``limit`` finished alerts raised before
+        ``finished_before``; how many. The alert stays (its id keeps the article from raising
+        it twice), so the file and the changelog stop growing by a whole article per alert;
+        such an alert can no longer be rendered, so is not delivered again."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE outbox SET article = '' WHERE alert_id IN (SELECT o.alert_id FROM "
+                "outbox o INDEXED BY outbox_with_article WHERE o.article != '' "
+                "AND o.created_at < ? AND (o.done = 1 OR EXISTS (SELECT 1 FROM outbox_done f "
+                "WHERE f.alert_id = o.alert_id)) ORDER BY o.created_at LIMIT ?)",
+                (_iso(finished_before), limit),
+            )
+        return cursor.rowcount
 
     def unfinished(self, *, failed_since: datetime) -> list[str]:
         """Alerts to resume at start: never finished, or finished with a failed delivery

@@ -146,3 +146,16 @@ def test_the_backlog_gives_the_oldest_first_and_the_expired_apart() -> None:
     assert len(backlog) == 3
     assert backlog.pop_expired(NOW) == ["a"]
     assert [backlog.pop_oldest(), backlog.pop_oldest(), backlog.pop_oldest()] == ["b", "c", None]
+
+
+async def test_an_alert_whose_article_was_dropped_is_not_resumed(
+    store: AlertingState, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = Service(store, ScriptedChannel("hook", [None]))
+    ((alert, article),) = _alerts(1)
+    store.add_alert(alert, article)
+    store.mark_done(alert.id)
+    assert store.drop_articles(finished_before=NOW + timedelta(days=1)) == 1
+    assert not service.deliverer.resume(alert.id)
+    assert not service.deliverer.pending
+    assert "its article was dropped" in caplog.text

@@ -106,3 +106,38 @@ def test_an_alert_an_earlier_version_finished_stays_finished(store: AlertingStat
     assert store.unfinished(failed_since=T0) == []
     store.mark_done(alert.id, done=False)  # reopened, as the column's writer would
     assert store.unfinished(failed_since=T0) == [alert.id]
+
+
+def test_old_finished_alerts_lose_their_article_and_keep_the_alert(store: AlertingState) -> None:
+    text = " ".join(["قوة الردع الخاصة انتشرت في طرابلس."] * 200)
+    raised = []
+    for n, (done, age) in enumerate([(True, 10), (True, 1), (False, 10)], start=1):
+        article = enriched(text, n=n)
+        alert = deterrence_alert(article, now=T0 - timedelta(days=age))
+        store.add_alert(alert, article)
+        if done:
+            store.mark_done(alert.id)
+        raised.append(alert.id)
+    old_done, recent_done, old_open = raised
+    changelog = Changelog(store.db)
+    changelog.capture(True)
+    assert store.drop_articles(finished_before=T0 - timedelta(days=7)) == 1
+    assert store.load_alert(old_done) is None
+    assert store.load_alert(recent_done) is not None and store.load_alert(old_open) is not None
+    # Still known (an article read again raises nothing), still finished.
+    assert store.alert_exists(old_done)
+    assert store.unfinished(failed_since=T0) == [old_open]
+    # On the changelog, the row without its article replaces the one with it.
+    (change,) = changelog.pending()
+    assert change.table == "outbox" and change.row is not None and len(change.row) < len(text)
+    assert store.drop_articles(finished_before=T0 - timedelta(days=7)) == 0
+
+
+def test_articles_are_dropped_in_chunks(store: AlertingState) -> None:
+    for n in range(1, 6):
+        article = enriched(n=n)
+        alert = deterrence_alert(article, now=T0 - timedelta(days=30))
+        store.add_alert(alert, article)
+        store.mark_done(alert.id)
+    counts = [store.drop_articles(finished_before=T0, limit=2) for _ in range(4)]
+    assert counts == [2, 2, 1, 0]

@@ -72,3 +72,14 @@ def test_the_smtp_sender_comes_only_from_its_own_variables(
     monkeypatch.setenv("RAQIB_SMTP_FROM", "Desk <desk@example.org>")
     assert SmtpSettings().sender == "Desk <desk@example.org>"
     assert SmtpSettings(sender="Other <o@example.org>").sender == "Other <o@example.org>"
+
+
+def test_articles_are_kept_at_least_as_long_as_failed_deliveries_are_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAQIB_ALERTING_RESUME_FAILED_WITHIN_S", "86400")
+    monkeypatch.setenv("RAQIB_ALERTING_KEEP_ARTICLES_S", "3600")
+    with pytest.raises(ValidationError, match=r"KEEP_ARTICLES_S \(3600\) is shorter than"):
+        AlertingSettings()
+    monkeypatch.setenv("RAQIB_ALERTING_KEEP_ARTICLES_S", "86400")
+    assert AlertingSettings().keep_articles_s == 86400
