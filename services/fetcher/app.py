@@ -1,4 +1,5 @@
-"""Fetcher wiring: feeds file → ``Poller`` (``poller.py``) → ``articles.raw``.
+"""Fetcher wiring: feeds file → ``Poller`` (``poller.py``) → ``articles.raw``; a changed
+feeds file is read again every ``FEEDS_RELOAD_S``.
 
 The service only produces, so it joins no consumer group. Its state (validators, schedule,
 published ids and hashes) lives in ``RAQIB_FETCHER_STATE_FILE``.
@@ -14,7 +15,7 @@ from faststream import FastStream
 from schemas import RawArticle
 from services.common.kafka import ARTICLES_RAW, app_logger, ensure_topics, make_broker
 from services.fetcher.http import HttpClient
-from services.fetcher.poller import Poller, load_feeds_file
+from services.fetcher.poller import FeedsFile, Poller, load_feeds_file
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.store import FetcherStore
 
@@ -23,6 +24,7 @@ STAGE = "fetcher"
 
 def build_app(settings: FetcherSettings | None = None) -> FastStream:
     settings = settings or FetcherSettings()
+    feeds_file = FeedsFile(settings.feeds_file, settings.feeds_reload_s)  # before the read
     feeds = load_feeds_file(settings.feeds_file)
     broker = make_broker(settings.kafka, stage=STAGE)
     raw = broker.publisher(settings.kafka.topic(ARTICLES_RAW))
@@ -42,7 +44,8 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     async def start_polling() -> None:
         client = HttpClient(settings)
         poller = Poller(feeds, client, store, publish, settings)
-        task = asyncio.create_task(poller.run_forever(), name="raqib-fetcher-poller")
+        watched = feeds_file if settings.feeds_reload_s > 0 else None
+        task = asyncio.create_task(poller.run_forever(watched), name="raqib-fetcher-poller")
         running.append((task, client))
 
     # on_shutdown runs before the broker closes, so no publish races a closed producer.

@@ -106,7 +106,8 @@ def feeds_add(
     disabled: Annotated[bool, typer.Option("--disabled", help="Add it switched off.")] = False,
     file: FeedsFileOption = None,
 ) -> None:
-    """Append a feed to the feeds file (its comments are kept); the service reads it at start."""
+    """Append a feed to the feeds file (its comments are kept); a running fetcher polls it
+    within RAQIB_FETCHER_FEEDS_RELOAD_S."""
     from pydantic import ValidationError
 
     from services.common.addresses import UnsafeURLError, check_url_syntax

@@ -16,13 +16,14 @@ story at the same moment publish it once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import httpx
 from prometheus_client import Counter
@@ -85,6 +86,12 @@ PAGES_FAILED = Counter(
     ["reason"],
 )
 
+FEEDS_FILE_READS = Counter(
+    "raqib_fetcher_feeds_file_reloads_total",
+    "Changed feeds files read by a running fetcher, by outcome (reloaded, invalid).",
+    ["outcome"],
+)
+
 Publish = Callable[[RawArticle], Awaitable[None]]
 
 
@@ -95,6 +102,48 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the feeds file: {error}") from error
     return parse_feeds(text, str(path))
+
+
+class FeedsFile:
+    """The feeds file as a running fetcher sees it: read again when it changed (its size or
+    modification time). Made before the first read, so a change during it is not missed."""
+
+    def __init__(self, path: Path, every_s: float) -> None:
+        self.path = path
+        self.every_s = every_s
+        self._seen = self._signature()
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def read_if_changed(self) -> list[FeedConfig] | None:
+        """The new feeds, or None when the file is as last read or the new version is not
+        valid (logged once; the feeds already polled go on)."""
+        signature = self._signature()
+        if signature == self._seen:
+            return None
+        self._seen = signature
+        try:
+            feeds = load_feeds_file(self.path)
+        except ConfigError as error:
+            FEEDS_FILE_READS.labels("invalid").inc()
+            log.error(
+                "feeds file changed but is not valid; still polling the feeds read before",
+                extra={"feeds_file": str(self.path), "error": str(error)},
+            )
+            return None
+        FEEDS_FILE_READS.labels("reloaded").inc()
+        return feeds
+
+
+class _Polling(NamedTuple):
+    feed: FeedConfig
+    stop: asyncio.Event
+    task: asyncio.Task[None]
 
 
 @dataclass(frozen=True)
@@ -373,29 +422,71 @@ class Poller:
             return 0.0
         return max(0.0, state.next_poll_at - self.clock())
 
-    async def _keep_polling(self, feed: FeedConfig) -> None:
-        while True:
+    async def _keep_polling(self, feed: FeedConfig, stop: asyncio.Event) -> None:
+        """Poll ``feed`` when due until ``stop`` is set; a poll under way is finished first."""
+        while not stop.is_set():
             try:
-                await asyncio.sleep(self.seconds_until_due(feed))
-                await self.poll(feed)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.seconds_until_due(feed))
+                if not stop.is_set():
+                    await self.poll(feed)
             except Exception:
                 # The state store failed (disk full?): log, wait, and try again.
                 log.exception("feed loop failed", extra={"feed": feed.name})
                 await asyncio.sleep(5.0)
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, feeds_file: FeedsFile | None = None) -> None:
+        """One task per feed, each sleeping until its own next poll (the HTTP client's gate
+        bounds how many requests run at once, overall and per host). With ``feeds_file``,
+        its changes are applied as they come: feeds added start, feeds removed, disabled or
+        changed stop after the poll in hand (a changed one then starts anew)."""
+        polling: dict[str, _Polling] = {}
         log.info(
             "polling feeds",
             extra={"feeds": [f.name for f in self.feeds], "count": len(self.feeds)},
         )
         if not self.feeds:
             log.info("no enabled feeds; nothing to poll")
-            await asyncio.Event().wait()  # idle until cancelled
-        # One task per feed: each sleeps until its own next poll; the HTTP client's gate
-        # bounds how many requests run at once, overall and per host.
-        async with asyncio.TaskGroup() as group:
-            for feed in self.feeds:
-                group.create_task(self._keep_polling(feed), name=f"raqib-feed-{feed.name}")
+        try:
+            await self._replace(self.feeds, polling)
+            while feeds_file is not None:
+                await asyncio.sleep(feeds_file.every_s)
+                feeds = feeds_file.read_if_changed()
+                if feeds is None:
+                    continue
+                started, stopped = await self._replace([f for f in feeds if f.enabled], polling)
+                log.info(
+                    "feeds file reloaded",
+                    extra={"started": started, "stopped": stopped, "count": len(polling)},
+                )
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            for running in polling.values():
+                running.task.cancel()
+            for running in polling.values():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running.task
+
+    async def _replace(
+        self, feeds: Sequence[FeedConfig], polling: dict[str, _Polling]
+    ) -> tuple[list[str], list[str]]:
+        """Poll ``feeds`` from now on; the names started and stopped."""
+        wanted = {feed.name: feed for feed in feeds}
+        stopped = [name for name, running in polling.items() if wanted.get(name) != running.feed]
+        for name in stopped:
+            polling[name].stop.set()
+        await asyncio.gather(*(polling[name].task for name in stopped))
+        for name in stopped:
+            del polling[name]
+        started = [feed.name for feed in feeds if feed.name not in polling]
+        for name in started:
+            stop = asyncio.Event()
+            task = asyncio.create_task(
+                self._keep_polling(wanted[name], stop), name=f"raqib-feed-{name}"
+            )
+            polling[name] = _Polling(wanted[name], stop, task)
+        self.feeds = list(wanted.values())
+        return started, stopped
 
 
 async def poll_once(

@@ -16,6 +16,13 @@ class FetcherSettings(RaqibSettings):
         default=Path("deploy/feeds.yaml"),
         description="The feeds YAML; a relative path is looked up in the working directory.",
     )
+    feeds_reload_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How often a running fetcher looks for a changed feeds file: a valid "
+        "new version replaces the feeds it polls, an invalid one is logged and ignored. "
+        "0: read at start only.",
+    )
     state_file: Path = Field(
         default=Path(".raqib/fetcher.sqlite3"),
         description="SQLite file with per-feed state and the articles already published.",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from faststream import TestApp
+from typer.testing import CliRunner
 
 from schemas import RawArticle, article_id, content_hash
+from services.cli import app as cli_app
 from services.common.kafka import ARTICLES_RAW
 from services.common.settings import KafkaSettings
 from services.devstack.topics import read_topic
@@ -228,3 +230,36 @@ async def test_a_restart_between_polls_neither_duplicates_nor_misses(
     # The validators survived the restart: the unchanged feed was answered 304.
     assert server.seen("/steady.xml")[-1].status == 304
     assert server.seen("/steady.xml")[-1].headers["If-None-Match"] == '"s1"'
+
+
+async def test_a_feed_added_with_the_cli_is_polled_without_a_restart(
+    tmp_path: Path, kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="raqib.fetcher")
+    with FeedServer() as server:
+        server.routes["/first.xml"] = Route(body=rss_feed(_items(1)), etag='"f1"')
+        server.routes["/added.xml"] = Route(body=rss_feed(_items(7, 8)), etag='"a1"')
+        path = tmp_path / "feeds.yaml"
+        path.write_text(
+            f"feeds:\n  - {{name: first, url: '{server.url('/first.xml')}'}}\n", "utf-8"
+        )
+        settings = _settings(tmp_path, path, kafka_settings).model_copy(
+            update={"feeds_reload_s": 0.2}
+        )
+        bootstrap = kafka_settings.bootstrap_servers
+        async with TestApp(build_app(settings)):
+            await _until(lambda: len(server.seen("/first.xml")) >= 1, within_s=15)
+            added = CliRunner().invoke(
+                cli_app,
+                ["feeds", "add", "added", server.url("/added.xml"), "--file", str(path)],
+            )
+            assert added.exit_code == 0, added.output
+            await _until(lambda: len(server.seen("/added.xml")) >= 1, within_s=10)
+            records = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=3)
+            # A broken edit is reported and changes nothing; the fetcher goes on.
+            path.write_text(path.read_text("utf-8") + "  - {name: broken}\n", "utf-8")
+            await _until(lambda: "not valid; still polling" in caplog.text, within_s=10)
+    ids = {RawArticle.model_validate_json(r.value).id for r in records}
+    assert ids == {article_id(canonical_url(item["link"])) for item in _items(1, 7, 8)}
+    reloaded = [r for r in caplog.records if r.getMessage() == "feeds file reloaded"]
+    assert [(r.started, r.stopped) for r in reloaded] == [(["added"], [])]  # type: ignore[attr-defined]

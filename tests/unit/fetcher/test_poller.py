@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,7 +19,7 @@ from services.common.statefile import MEMORY
 from services.fetcher.app import build_app
 from services.fetcher.core import FeedConfig, canonical_url
 from services.fetcher.http import HttpClient
-from services.fetcher.poller import Poller, Publish, load_feeds_file, poll_once
+from services.fetcher.poller import FeedsFile, Poller, Publish, load_feeds_file, poll_once
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.store import FetcherStore
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
@@ -326,3 +330,55 @@ async def test_an_unexpected_error_on_one_feed_is_contained(
     after = _metric("raqib_fetcher_feeds_failed_total", {"reason": "unexpected"})
     assert after == unexpected_before + 1
     assert any(r.getMessage() == "feed poll crashed" for r in caplog.records)
+
+
+def _feeds_yaml(*feeds: tuple[str, str, bool]) -> str:
+    return "feeds:\n" + "".join(
+        f"  - {{name: {name}, url: '{url}', poll_interval_s: 60, enabled: {str(on).lower()}}}\n"
+        for name, url, on in feeds
+    )
+
+
+async def _until_true(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
+    feeds_file = FeedsFile(path, every_s=0.01)
+    site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
+    harness = Harness(site, load_feeds_file(path))
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
+    try:
+        await _until_true(lambda: len(site.requested(RSS_URL)) == 1)
+        # A feed added (the clock stands still: nothing else falls due).
+        path.write_text(
+            _feeds_yaml(("rss", RSS_URL, True), ("atom", ATOM_URL, True)), encoding="utf-8"
+        )
+        await _until_true(lambda: len(site.requested(ATOM_URL)) == 1)
+        assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
+        # A broken file: logged, the feeds polled so far go on.
+        path.write_text("feeds:\n  - {name: atom, url: 'not a url at all'}\n", encoding="utf-8")
+        await _until_true(lambda: "not valid; still polling" in caplog.text)
+        assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
+        # rss disabled, atom moved to a new address: atom starts anew there, rss stops.
+        moved = "https://93.184.216.36/atom.xml"
+        site.bodies[moved] = ATOM_FEED
+        path.write_text(
+            _feeds_yaml(("rss", RSS_URL, False), ("atom", moved, True)), encoding="utf-8"
+        )
+        await _until_true(lambda: len(site.requested(moved)) == 1)
+        assert [f.name for f in harness.poller.feeds] == ["atom"]
+        assert len(site.requested(RSS_URL)) == 1 and not running.done()
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("raqib-feed-")]
