@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from services.fetcher.core import canonical_url
 from services.fetcher.settings import FetcherSettings
 from tests.integration.fetcher.feed_server import FeedServer, Route
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -84,13 +85,6 @@ def _settings(tmp_path: Path, feeds_file: Path, kafka: KafkaSettings) -> Fetcher
     )
 
 
-async def _until(predicate: Callable[[], bool], within_s: float) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_polls_publishes_new_articles_and_skips_unmodified_and_broken_feeds(
     tmp_path: Path,
     kafka_settings: KafkaSettings,
@@ -102,7 +96,7 @@ async def test_polls_publishes_new_articles_and_skips_unmodified_and_broken_feed
     began = time.monotonic()
     async with TestApp(build_app(settings)):
         # Two rounds seen by the server: the second must be conditional and answered 304.
-        await _until(
+        await until(
             lambda: (
                 len(feed_server.seen("/ar/rss.xml")) >= 2
                 and len(feed_server.seen("/ar/news.atom")) >= 2
@@ -204,7 +198,7 @@ async def test_a_restart_between_polls_neither_duplicates_nor_misses(
         bootstrap = kafka_settings.bootstrap_servers
 
         async with TestApp(build_app(settings)):
-            await _until(lambda: len(server.seen("/mirror.xml")) >= 1, within_s=15)
+            await until(lambda: len(server.seen("/mirror.xml")) >= 1, within_s=15)
             first = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=4)
         assert len(first) == 4
 
@@ -212,8 +206,8 @@ async def test_a_restart_between_polls_neither_duplicates_nor_misses(
         server.routes["/changing.xml"] = Route(body=rss_feed(_items(2, 3, 4, 5)), etag='"v2"')
         steady_before = len(server.seen("/steady.xml"))
         async with TestApp(build_app(settings)):
-            await _until(lambda: len(server.seen("/steady.xml")) > steady_before, within_s=15)
-            await _until(lambda: len(server.seen("/changing.xml")) >= 2, within_s=15)
+            await until(lambda: len(server.seen("/steady.xml")) > steady_before, within_s=15)
+            await until(lambda: len(server.seen("/changing.xml")) >= 2, within_s=15)
             records = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=6)
 
     articles = [RawArticle.model_validate_json(r.value) for r in records]
@@ -248,17 +242,17 @@ async def test_a_feed_added_with_the_cli_is_polled_without_a_restart(
         )
         bootstrap = kafka_settings.bootstrap_servers
         async with TestApp(build_app(settings)):
-            await _until(lambda: len(server.seen("/first.xml")) >= 1, within_s=15)
+            await until(lambda: len(server.seen("/first.xml")) >= 1, within_s=15)
             added = CliRunner().invoke(
                 cli_app,
                 ["feeds", "add", "added", server.url("/added.xml"), "--file", str(path)],
             )
             assert added.exit_code == 0, added.output
-            await _until(lambda: len(server.seen("/added.xml")) >= 1, within_s=10)
+            await until(lambda: len(server.seen("/added.xml")) >= 1, within_s=10)
             records = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=3)
             # A broken edit is reported and changes nothing; the fetcher goes on.
             path.write_text(path.read_text("utf-8") + "  - {name: broken}\n", "utf-8")
-            await _until(lambda: "not valid; still polling" in caplog.text, within_s=10)
+            await until(lambda: "not valid; still polling" in caplog.text, within_s=10)
     ids = {RawArticle.model_validate_json(r.value).id for r in records}
     assert ids == {article_id(canonical_url(item["link"])) for item in _items(1, 7, 8)}
     reloaded = [r for r in caplog.records if r.getMessage() == "feeds file reloaded"]

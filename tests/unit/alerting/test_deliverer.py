@@ -5,8 +5,7 @@ alert whose time is up is dead-lettered."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from services.alerting.deliverer import AlertDeliverer, Backlog
 from services.alerting.state import AlertingState
 from tests.unit.alerting.articles import deterrence_alert, enriched
 from tests.unit.alerting.test_dispatcher import NOW, ScriptedChannel
+from tests.waiting import until
 
 DOWN = AttemptFailed("ConnectError: refused", retry=True)
 
@@ -79,13 +79,6 @@ class Service:
             self.deliverer.submit(alert, article)
 
 
-async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_paused_channel_parks_its_alerts_and_drains_them_oldest_first(
     store: AlertingState,
 ) -> None:
@@ -124,7 +117,7 @@ async def test_an_alert_whose_time_is_up_while_paused_is_dead_lettered(
     service = Service(store, hook)
     alerts = _alerts(3)
     service.raise_alerts(alerts)
-    await until(lambda: len(service.dead) == 3 and not service.deliverer.pending, within=5)
+    await until(lambda: len(service.dead) == 3 and not service.deliverer.pending, within_s=5)
     assert len(service.deliverer.backlogs["hook"]) == 0
     assert store.unfinished(failed_since=NOW + timedelta(days=1)) == []  # all finished
     for dead in service.dead:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from services.fetcher.poller import FeedsFile, Poller, Publish, load_feeds_file,
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.store import FetcherStore
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
+from tests.waiting import until
 
 # Public addresses in the URLs: the request-forgery guard resolves nothing for IP literals.
 SETTINGS = FetcherSettings(host_delay_s=0, interval_jitter=0, min_text_chars=0)
@@ -339,13 +338,6 @@ def _feeds_yaml(*feeds: tuple[str, str, bool]) -> str:
     )
 
 
-async def _until_true(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -356,16 +348,16 @@ async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
     harness = Harness(site, load_feeds_file(path))
     running = asyncio.create_task(harness.poller.run_forever(feeds_file))
     try:
-        await _until_true(lambda: len(site.requested(RSS_URL)) == 1)
+        await until(lambda: len(site.requested(RSS_URL)) == 1)
         # A feed added (the clock stands still: nothing else falls due).
         path.write_text(
             _feeds_yaml(("rss", RSS_URL, True), ("atom", ATOM_URL, True)), encoding="utf-8"
         )
-        await _until_true(lambda: len(site.requested(ATOM_URL)) == 1)
+        await until(lambda: len(site.requested(ATOM_URL)) == 1)
         assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
         # A broken file: logged, the feeds polled so far go on.
         path.write_text("feeds:\n  - {name: atom, url: 'not a url at all'}\n", encoding="utf-8")
-        await _until_true(lambda: "not valid; still polling" in caplog.text)
+        await until(lambda: "not valid; still polling" in caplog.text)
         assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
         # rss disabled, atom moved to a new address: atom starts anew there, rss stops.
         moved = "https://93.184.216.36/atom.xml"
@@ -373,7 +365,7 @@ async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
         path.write_text(
             _feeds_yaml(("rss", RSS_URL, False), ("atom", moved, True)), encoding="utf-8"
         )
-        await _until_true(lambda: len(site.requested(moved)) == 1)
+        await until(lambda: len(site.requested(moved)) == 1)
         assert [f.name for f in harness.poller.feeds] == ["atom"]
         assert len(site.requested(RSS_URL)) == 1 and not running.done()
     finally:
