@@ -238,8 +238,8 @@ class Tagger:
     ) -> None:
         """Pass 1: accept what needs no rule, decide what the words around the match decide;
         leave the rest to the article. Where aliases overlap the longest is decided; when
-        its rules reject it, the shorter ones inside it are (على الدبيبة is not Ali
-        Dbeibah, but الدبيبة may still be the prime minister)."""
+        its rules reject it, the shorter ones inside it that name other actors are (على
+        الدبيبة is not Ali Dbeibah, but الدبيبة may still be the prime minister)."""
         rules = self._rules
         for start, end, word_start, prefix, aliases, before, after in resolve_overlaps(found):
             context: MatchContext | None = None
@@ -286,11 +286,15 @@ class Tagger:
                     )
                     break
             else:
-                inside = [
-                    match
-                    for match in found
-                    if start <= match[0] and match[1] <= end and match[1] - match[0] < end - start
-                ]
+                # Every alias rejected: the shorter aliases inside it, of other actors only
+                # (what rejected قوة الردع الأمريكية as the force also rejects its الردع).
+                rejected = {alias.actor_id for alias in aliases}
+                inside: list[AliasMatch] = []
+                for match in found:
+                    if start <= match[0] and match[1] <= end and match[1] - match[0] < end - start:
+                        others = tuple(a for a in match[4] if a.actor_id not in rejected)
+                        if others:
+                            inside.append((*match[:4], others, *match[5:]))
                 if inside:
                     self._decide_locally(field, normalized, offset, inside, decisions, pending)
 

@@ -120,6 +120,21 @@ def test_the_surname_after_the_preposition_ala_is_still_the_prime_minister(
     assert "abdul-hamid-dbeibah" in actor_ids(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "أعلنت قوة الردع الأمريكية في المنطقة رفع جاهزيتها",
+        "مناورات قوة الردع البحرية في المتوسط",
+        "طائرات قوة الردع الجوية تحلق فوق الخليج",
+    ],
+)
+def test_a_name_rejected_as_the_force_does_not_come_back_through_a_shorter_one(
+    actor_ids: Tag, text: str
+) -> None:
+    # قوة الردع is rejected as a foreign force; الردع inside it names the same actor.
+    assert SDF not in actor_ids(text)
+
+
 # ------------------------------------------------------------------ bare surnames in headlines
 
 
