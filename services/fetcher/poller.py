@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -451,14 +451,21 @@ class Poller:
             await self._replace(self.feeds, polling)
             while feeds_file is not None:
                 await asyncio.sleep(feeds_file.every_s)
-                feeds = feeds_file.read_if_changed()
-                if feeds is None:
-                    continue
-                started, stopped = await self._replace([f for f in feeds if f.enabled], polling)
-                log.info(
-                    "feeds file reloaded",
-                    extra={"started": started, "stopped": stopped, "count": len(polling)},
-                )
+                try:
+                    feeds = feeds_file.read_if_changed()
+                    if feeds is not None:
+                        started, stopped = await self._replace(
+                            [f for f in feeds if f.enabled], polling
+                        )
+                        log.info(
+                            "feeds file reloaded",
+                            extra={"started": started, "stopped": stopped, "count": len(polling)},
+                        )
+                except Exception:
+                    # Whatever a reload ran into, the feeds being polled go on being polled.
+                    log.exception(
+                        "feeds file reload failed", extra={"feeds_file": str(feeds_file.path)}
+                    )
             await asyncio.Event().wait()  # until cancelled
         finally:
             for running in polling.values():
@@ -470,23 +477,30 @@ class Poller:
     async def _replace(
         self, feeds: Sequence[FeedConfig], polling: dict[str, _Polling]
     ) -> tuple[list[str], list[str]]:
-        """Poll ``feeds`` from now on; the names started and stopped."""
+        """Poll ``feeds`` from now on; the names started and stopped. New names start at
+        once; a changed feed starts again once its old task has finished its poll."""
         wanted = {feed.name: feed for feed in feeds}
         stopped = [name for name, running in polling.items() if wanted.get(name) != running.feed]
         for name in stopped:
             polling[name].stop.set()
-        await asyncio.gather(*(polling[name].task for name in stopped))
-        for name in stopped:
-            del polling[name]
         started = [feed.name for feed in feeds if feed.name not in polling]
-        for name in started:
+        self._start(started, wanted, polling)
+        ending = [polling.pop(name).task for name in stopped]
+        await asyncio.gather(*ending)
+        changed = [name for name in stopped if name in wanted]
+        self._start(changed, wanted, polling)
+        self.feeds = list(wanted.values())
+        return started + changed, stopped
+
+    def _start(
+        self, names: Sequence[str], feeds: Mapping[str, FeedConfig], polling: dict[str, _Polling]
+    ) -> None:
+        for name in names:
             stop = asyncio.Event()
             task = asyncio.create_task(
-                self._keep_polling(wanted[name], stop), name=f"raqib-feed-{name}"
+                self._keep_polling(feeds[name], stop), name=f"raqib-feed-{name}"
             )
-            polling[name] = _Polling(wanted[name], stop, task)
-        self.feeds = list(wanted.values())
-        return started, stopped
+            polling[name] = _Polling(feeds[name], stop, task)
 
 
 async def poll_once(

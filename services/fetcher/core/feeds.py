@@ -54,7 +54,7 @@ def parse_feeds(text: str, origin: str) -> list[FeedConfig]:
     """Validate a feeds YAML document; ``origin`` (the file name) prefixes every error."""
     try:
         document: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: a date like 2024-13-01
         raise ConfigError(f"{origin}: not valid YAML: {error}") from error
     if not isinstance(document, dict):
         raise ConfigError(f"{origin}: expected a mapping with a 'feeds' list")

@@ -374,3 +374,49 @@ async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
             await running
         await harness.close()
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("raqib-feed-")]
+
+
+async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
+    site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
+    gate = asyncio.Event()
+
+    async def slow_rss(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == RSS_URL:
+            await gate.wait()
+        return site(request)
+
+    harness = Harness(site, load_feeds_file(path))
+
+    def from_rss() -> list[RawArticle]:
+        return [article for article in harness.published if article.feed == "rss"]
+
+    await harness.client.aclose()
+    harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(slow_rss))
+    harness.poller.client = harness.client
+    running = asyncio.create_task(harness.poller.run_forever(FeedsFile(path, every_s=0.01)))
+    try:
+        await asyncio.sleep(0.05)  # the rss poll is waiting for its answer
+        # rss changed while its poll is in flight, atom added: atom does not wait for it.
+        path.write_text(
+            _feeds_yaml(("rss", RSS_URL + "?v=2", True), ("atom", ATOM_URL, True)),
+            encoding="utf-8",
+        )
+        await until(lambda: len(site.requested(ATOM_URL)) == 1)
+        assert site.requested(RSS_URL) == [] and not from_rss()
+        gate.set()  # the poll in flight finishes and publishes; it is not cut short
+        await until(lambda: len(from_rss()) == len(RSS_ITEMS))
+        await until(lambda: len(site.requested(RSS_URL + "?v=2")) == 1)  # then starts anew
+        # A value YAML itself cannot read (no 13th month): reported, nothing stops.
+        path.write_text("feeds:\n  - {name: x, url: 'https://1.1.1.1/', since: 2024-13-01}\n")
+        await until(lambda: "not valid; still polling" in caplog.text)
+        assert not running.done()
+        assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
