@@ -154,7 +154,11 @@ def build_app(settings: AlertingSettings | None = None) -> FastStream:
             state,
             horizon=window_horizon(rule_set),
             every_s=settings.digest_check_s,
-            keep_articles=timedelta(seconds=settings.keep_articles_s),
+            keep_articles=(
+                None
+                if settings.keep_articles_s is None
+                else timedelta(seconds=settings.keep_articles_s)
+            ),
         )
         alerter = BatchAlerter(
             engine,

@@ -16,6 +16,8 @@ from services.alerting.digests import DigestSender
 from services.alerting.state import AlertingState
 
 PRUNE_EVERY = timedelta(minutes=10)
+# Dropping articles: 2,000 a round is 288,000 a day, far above any rate of alerts.
+DROP_CHUNK, DROP_PER_ROUND, DROP_PAUSE_S = 500, 2000, 0.1
 
 log = logging.getLogger("raqib.alerting")
 
@@ -32,7 +34,7 @@ class Housekeeping:
         *,
         horizon: timedelta,
         every_s: float,
-        keep_articles: timedelta,
+        keep_articles: timedelta | None,
     ) -> None:
         self.alert_log = alert_log
         self.digests = digests
@@ -61,22 +63,28 @@ class Housekeeping:
                     newest = self.state.newest_event()
                     if newest is not None:
                         self.state.prune(older_than=newest - 2 * self.horizon)
-                    await self.drop_articles(utc_now() - self.keep_articles)
+                    if self.keep_articles is not None:
+                        await self.drop_articles(utc_now() - self.keep_articles)
                     last_prune = utc_now()
             except Exception:
                 log.exception("digest or pruning round failed; trying again")
             await asyncio.sleep(self.every_s)
 
-    async def drop_articles(self, finished_before: datetime) -> int:
-        """In chunks, letting deliveries run between them: the first round after an upgrade
-        may find months of articles."""
+    async def drop_articles(self, raised_before: datetime) -> int:
+        """At most ``DROP_PER_ROUND`` articles, in chunks with a pause between them: the first
+        round may find months of them, and every send waits for the changes before it to be
+        on the changelog. What is left waits for the next round."""
         dropped = 0
-        while count := self.state.drop_articles(finished_before=finished_before):
+        while dropped < DROP_PER_ROUND:
+            chunk = min(DROP_CHUNK, DROP_PER_ROUND - dropped)
+            count = self.state.drop_articles(raised_before=raised_before, limit=chunk)
             dropped += count
-            await asyncio.sleep(0)
+            if count < chunk:
+                break
+            await asyncio.sleep(DROP_PAUSE_S)
         if dropped:
             log.info(
                 "articles of finished alerts dropped",
-                extra={"alerts": dropped, "raised_before": finished_before.isoformat()},
+                extra={"alerts": dropped, "raised_before": raised_before.isoformat()},
             )
         return dropped

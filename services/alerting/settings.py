@@ -146,12 +146,14 @@ class AlertingSettings(BatchConsumerSettings):
         ge=0,
         description="At start, retry failed deliveries of alerts raised this recently.",
     )
-    keep_articles_s: float = Field(
-        default=7 * 24 * 3600.0,
+    keep_articles_s: float | None = Field(
+        default=None,
         gt=0,
-        description="How long a finished alert keeps its article in the state file and "
-        "the changelog (what rendering it needs); the alert itself is kept, so the article "
-        "never raises it twice. At least RESUME_FAILED_WITHIN_S.",
+        description="How long after it was raised a finished alert keeps its article in the "
+        "state file and the changelog (what rendering it needs); the alert itself is kept, "
+        "so the article never raises it twice. At least RESUME_FAILED_WITHIN_S; 604800 (a "
+        "week) is a good value. Unset: kept for ever. Set it only once every alerting "
+        "replica runs a version that has it (earlier ones cannot read a dropped article).",
     )
     shutdown_grace_s: float = Field(
         default=5.0, ge=0, description="At stop, how long deliveries in flight may finish."
@@ -188,7 +190,7 @@ class AlertingSettings(BatchConsumerSettings):
     @model_validator(mode="after")
     def _articles_kept_for_retries(self) -> AlertingSettings:
         # A restart retries failed deliveries of that long ago: they need their article.
-        if self.keep_articles_s < self.resume_failed_within_s:
+        if self.keep_articles_s is not None and self.keep_articles_s < self.resume_failed_within_s:
             raise ValueError(
                 f"RAQIB_ALERTING_KEEP_ARTICLES_S ({self.keep_articles_s:g}) is shorter than "
                 f"RAQIB_ALERTING_RESUME_FAILED_WITHIN_S ({self.resume_failed_within_s:g}): "

@@ -356,20 +356,32 @@ class AlertingState(StateFile):
     async def mark_done_in_group(self, alert_id: str) -> None:
         await self.in_group(lambda: self.mark_done(alert_id))
 
-    def drop_articles(self, *, finished_before: datetime, limit: int = 500) -> int:
+    def drop_articles(self, *, raised_before: datetime, limit: int = 500) -> int:
         """Empty the article of up to ``limit`` finished alerts raised before
-        ``finished_before``; how many. The alert stays (its id keeps the article from raising
-        it twice), so the file and the changelog stop growing by a whole article per alert;
-        such an alert can no longer be rendered, so is not delivered again."""
+        ``raised_before`` with no delivery under way (a retry, a parked one); how many. The
+        alert stays (its id keeps the article from raising it twice), so the file and the
+        changelog stop growing by a whole article per alert; until ``restore_article``, such
+        an alert can no longer be rendered, so is not delivered again."""
         with self.transaction():
             cursor = self.db.execute(
                 "UPDATE outbox SET article = '' WHERE alert_id IN (SELECT o.alert_id FROM "
                 "outbox o INDEXED BY outbox_with_article WHERE o.article != '' "
                 "AND o.created_at < ? AND (o.done = 1 OR EXISTS (SELECT 1 FROM outbox_done f "
-                "WHERE f.alert_id = o.alert_id)) ORDER BY o.created_at LIMIT ?)",
-                (_iso(finished_before), limit),
+                "WHERE f.alert_id = o.alert_id)) AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                "WHERE d.alert_id = o.alert_id AND d.status = 'pending') "
+                "ORDER BY o.created_at LIMIT ?)",
+                (_iso(raised_before), limit),
             )
         return cursor.rowcount
+
+    def restore_article(self, alert_id: str, article: EnrichedArticle) -> bool:
+        """Put back the article of an alert whose article was dropped (the article came
+        again, in a replay); whether it had been dropped."""
+        cursor = self.db.execute(
+            "UPDATE outbox SET article = ? WHERE alert_id = ? AND article = ''",
+            (article.model_dump_json(), alert_id),
+        )
+        return cursor.rowcount > 0
 
     def unfinished(self, *, failed_since: datetime) -> list[str]:
         """Alerts to resume at start: never finished, or finished with a failed delivery

@@ -148,7 +148,7 @@ async def test_an_alert_whose_article_was_dropped_is_not_resumed(
     ((alert, article),) = _alerts(1)
     store.add_alert(alert, article)
     store.mark_done(alert.id)
-    assert store.drop_articles(finished_before=NOW + timedelta(days=1)) == 1
+    assert store.drop_articles(raised_before=NOW + timedelta(days=1)) == 1
     assert not service.deliverer.resume(alert.id)
     assert not service.deliverer.pending
     assert "its article was dropped" in caplog.text

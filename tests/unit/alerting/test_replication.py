@@ -47,7 +47,7 @@ rules:
 def write_history(state: AlertingState, tmp_path: Path) -> None:
     """A bit of everything the service writes: alerts (a match rule with a cooldown and a
     threshold rule: windows and firings, REAL timestamps), deliveries with their intent and
-    outcome, a digest, then deletions (pruning)."""
+    outcome, finished alerts, a digest, then deletions (pruning) and dropped articles."""
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text(RULES, encoding="utf-8")
     engine = Engine(load_rules(rules_file))
@@ -84,6 +84,7 @@ def write_history(state: AlertingState, tmp_path: Path) -> None:
     newest = state.newest_event()
     assert newest is not None
     state.prune(older_than=newest)  # deletes all but the newest events and firings
+    assert state.drop_articles(raised_before=datetime.now(UTC) + timedelta(days=1), limit=2) == 2
 
 
 @pytest.fixture

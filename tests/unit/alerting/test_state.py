@@ -121,7 +121,7 @@ def test_old_finished_alerts_lose_their_article_and_keep_the_alert(store: Alerti
     old_done, recent_done, old_open = raised
     changelog = Changelog(store.db)
     changelog.capture(True)
-    assert store.drop_articles(finished_before=T0 - timedelta(days=7)) == 1
+    assert store.drop_articles(raised_before=T0 - timedelta(days=7)) == 1
     assert store.load_alert(old_done) is None
     assert store.load_alert(recent_done) is not None and store.load_alert(old_open) is not None
     # Still known (an article read again raises nothing), still finished.
@@ -130,7 +130,7 @@ def test_old_finished_alerts_lose_their_article_and_keep_the_alert(store: Alerti
     # On the changelog, the row without its article replaces the one with it.
     (change,) = changelog.pending()
     assert change.table == "outbox" and change.row is not None and len(change.row) < len(text)
-    assert store.drop_articles(finished_before=T0 - timedelta(days=7)) == 0
+    assert store.drop_articles(raised_before=T0 - timedelta(days=7)) == 0
 
 
 def test_articles_are_dropped_in_chunks(store: AlertingState) -> None:
@@ -139,5 +139,27 @@ def test_articles_are_dropped_in_chunks(store: AlertingState) -> None:
         alert = deterrence_alert(article, now=T0 - timedelta(days=30))
         store.add_alert(alert, article)
         store.mark_done(alert.id)
-    counts = [store.drop_articles(finished_before=T0, limit=2) for _ in range(4)]
+    counts = [store.drop_articles(raised_before=T0, limit=2) for _ in range(4)]
     assert counts == [2, 2, 1, 0]
+
+
+def test_an_alert_whose_delivery_is_under_way_keeps_its_article(store: AlertingState) -> None:
+    article = enriched()
+    alert = deterrence_alert(article, now=T0 - timedelta(days=30))
+    store.add_alert(alert, article)
+    store.mark_done(alert.id)  # finished once, then retried: its delivery is pending again
+    store.save(_record(alert.id), now=T0)
+    assert store.drop_articles(raised_before=T0) == 0
+    assert store.load_alert(alert.id) is not None
+
+
+def test_a_dropped_article_can_be_put_back(store: AlertingState) -> None:
+    article = enriched()
+    alert = deterrence_alert(article, now=T0 - timedelta(days=30))
+    store.add_alert(alert, article)
+    store.mark_done(alert.id)
+    assert not store.restore_article(alert.id, article)  # not dropped: nothing to do
+    assert store.drop_articles(raised_before=T0) == 1
+    assert store.restore_article(alert.id, article)
+    loaded = store.load_alert(alert.id)
+    assert loaded is not None and loaded[1] == article
