@@ -105,20 +105,21 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
 
 
 class FeedsFile:
-    """The feeds file as a running fetcher sees it: read again when it changed (its size or
-    modification time). Made before the first read, so a change during it is not missed."""
+    """The feeds file as a running fetcher sees it: read again when it changed (another
+    file in its place, or another size or change time). Made before the first read, so a
+    change during it is not missed."""
 
     def __init__(self, path: Path, every_s: float) -> None:
         self.path = path
         self.every_s = every_s
         self._seen = self._signature()
 
-    def _signature(self) -> tuple[int, int] | None:
+    def _signature(self) -> tuple[int, ...] | None:
         try:
             stat = self.path.stat()
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
     def read_if_changed(self) -> list[FeedConfig] | None:
         """The new feeds, or None when the file is as last read or the new version is not
