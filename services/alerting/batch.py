@@ -73,7 +73,7 @@ class BatchAlerter:
                 bad.append((record, "ValidationError", str(invalid)))
         now = self.now()
         raised: list[tuple[Alert, EnrichedArticle]] = []
-        repeated: list[tuple[str, EnrichedArticle]] = []
+        repeated: list[str] = []
         with self.state.transaction(durable=True):
             for record, article in valid:
                 try:
@@ -90,7 +90,13 @@ class BatchAlerter:
                     )
                     continue
                 raised += [(alert, article) for alert in evaluation.raised]
-                repeated += [(alert_id, article) for alert_id in evaluation.repeated]
+                repeated += evaluation.repeated
+                for alert_id in evaluation.repeated:
+                    if self.state.has_failed_delivery(alert_id):
+                        # Its retry below needs the article, which may have been dropped
+                        # since; put back in this transaction, it is on the changelog before
+                        # the offset is committed.
+                        self.state.restore_article(alert_id, article)
                 for suppressed in evaluation.suppressed:
                     ALERTS_SUPPRESSED.labels(suppressed.match.rule.id).inc()
                     log.info(
@@ -117,11 +123,10 @@ class BatchAlerter:
             )
             if not any(d.digest_id for d in alert.deliveries):  # digest members wait for it
                 self.deliverer.submit(alert, article)
-        for alert_id, article in repeated:
+        for alert_id in repeated:
             # A replay retries what failed before; what was delivered is skipped.
             ALERTS_REPEATED.labels("replay").inc()
             if self.state.has_failed_delivery(alert_id):
-                self.state.restore_article(alert_id, article)  # if it was dropped since
                 self.deliverer.resume(alert_id)
         await self.deliverer.wait_for_room()
 
