@@ -20,8 +20,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -423,8 +424,13 @@ class Poller:
             return 0.0
         return max(0.0, state.next_poll_at - self.clock())
 
-    async def _keep_polling(self, feed: FeedConfig, stop: asyncio.Event) -> None:
-        """Poll ``feed`` when due until ``stop`` is set; a poll under way is finished first."""
+    async def _keep_polling(
+        self, feed: FeedConfig, stop: asyncio.Event, *, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """Poll ``feed`` when due until ``stop`` is set; a poll under way is finished first.
+        ``after``: the task that polled the feed before, to let finish first."""
+        if after is not None:
+            await asyncio.wait([after])
         while not stop.is_set():
             try:
                 with contextlib.suppress(TimeoutError):
@@ -442,6 +448,7 @@ class Poller:
         its changes are applied as they come: feeds added start, feeds removed, disabled or
         changed stop after the poll in hand (a changed one then starts anew)."""
         polling: dict[str, _Polling] = {}
+        retiring: dict[str, asyncio.Task[None]] = {}  # stopped, finishing the poll in hand
         log.info(
             "polling feeds",
             extra={"feeds": [f.name for f in self.feeds], "count": len(self.feeds)},
@@ -449,14 +456,14 @@ class Poller:
         if not self.feeds:
             log.info("no enabled feeds; nothing to poll")
         try:
-            await self._replace(self.feeds, polling)
+            self._replace(self.feeds, polling, retiring)
             while feeds_file is not None:
                 await asyncio.sleep(feeds_file.every_s)
                 try:
                     feeds = feeds_file.read_if_changed()
                     if feeds is not None:
-                        started, stopped = await self._replace(
-                            [f for f in feeds if f.enabled], polling
+                        started, stopped = self._replace(
+                            [f for f in feeds if f.enabled], polling, retiring
                         )
                         log.info(
                             "feeds file reloaded",
@@ -469,39 +476,45 @@ class Poller:
                     )
             await asyncio.Event().wait()  # until cancelled
         finally:
-            for running in polling.values():
-                running.task.cancel()
-            for running in polling.values():
+            tasks = [running.task for running in polling.values()] + list(retiring.values())
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await running.task
+                    await task
 
-    async def _replace(
-        self, feeds: Sequence[FeedConfig], polling: dict[str, _Polling]
+    def _replace(
+        self,
+        feeds: Sequence[FeedConfig],
+        polling: dict[str, _Polling],
+        retiring: dict[str, asyncio.Task[None]],
     ) -> tuple[list[str], list[str]]:
-        """Poll ``feeds`` from now on; the names started and stopped. New names start at
-        once; a changed feed starts again once its old task has finished its poll."""
+        """Poll ``feeds`` from now on; the names started and stopped. Nothing waits here: a
+        feed stopped finishes its poll in hand on its own, and one started again under the
+        same name (changed, or removed and back) begins once that poll is over, so one feed
+        is never polled twice at once."""
         wanted = {feed.name: feed for feed in feeds}
         stopped = [name for name, running in polling.items() if wanted.get(name) != running.feed]
         for name in stopped:
-            polling[name].stop.set()
+            running = polling.pop(name)
+            running.stop.set()
+            retiring[name] = running.task
+            running.task.add_done_callback(partial(_forget, retiring, name))
         started = [feed.name for feed in feeds if feed.name not in polling]
-        self._start(started, wanted, polling)
-        ending = [polling.pop(name).task for name in stopped]
-        await asyncio.gather(*ending)
-        changed = [name for name in stopped if name in wanted]
-        self._start(changed, wanted, polling)
-        self.feeds = list(wanted.values())
-        return started + changed, stopped
-
-    def _start(
-        self, names: Sequence[str], feeds: Mapping[str, FeedConfig], polling: dict[str, _Polling]
-    ) -> None:
-        for name in names:
+        for name in started:
             stop = asyncio.Event()
             task = asyncio.create_task(
-                self._keep_polling(feeds[name], stop), name=f"raqib-feed-{name}"
+                self._keep_polling(wanted[name], stop, after=retiring.get(name)),
+                name=f"raqib-feed-{name}",
             )
-            polling[name] = _Polling(feeds[name], stop, task)
+            polling[name] = _Polling(wanted[name], stop, task)
+        self.feeds = list(wanted.values())
+        return started, stopped
+
+
+def _forget(retiring: dict[str, asyncio.Task[None]], name: str, task: asyncio.Task[None]) -> None:
+    if retiring.get(name) is task:  # not a later task of the same name
+        del retiring[name]
 
 
 async def poll_once(

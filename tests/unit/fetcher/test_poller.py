@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 from pathlib import Path
 
@@ -407,6 +408,27 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
         )
         await until(lambda: len(site.requested(ATOM_URL)) == 1)
         assert site.requested(RSS_URL) == [] and not from_rss()
+        # A later change is applied too while that poll is still held.
+        third = "https://93.184.216.37/third.xml"
+        site.bodies[third] = rss_feed(
+            [
+                {
+                    "title": "خبر ثالث",
+                    "link": "https://third.example.ly/1",
+                    "description": "نص خبر ثالث لا يشبه غيره.",
+                    "pub_date": "Mon, 03 Mar 2025 10:00:00 +0200",
+                    "guid": "third-1",
+                }
+            ]
+        )
+        path.write_text(
+            _feeds_yaml(
+                ("rss", RSS_URL + "?v=2", True), ("atom", ATOM_URL, True), ("third", third, True)
+            ),
+            encoding="utf-8",
+        )
+        await until(lambda: len(site.requested(third)) == 1)
+        assert not from_rss()
         gate.set()  # the poll in flight finishes and publishes; it is not cut short
         await until(lambda: len(from_rss()) == len(RSS_ITEMS))
         await until(lambda: len(site.requested(RSS_URL + "?v=2")) == 1)  # then starts anew
@@ -414,7 +436,43 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
         path.write_text("feeds:\n  - {name: x, url: 'https://1.1.1.1/', since: 2024-13-01}\n")
         await until(lambda: "not valid; still polling" in caplog.text)
         assert not running.done()
-        assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
+        assert [f.name for f in harness.poller.feeds] == ["rss", "atom", "third"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
+
+
+async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("aaa", RSS_URL, True)), encoding="utf-8")
+    feeds_file = FeedsFile(path, every_s=0.01)
+    site = Site({RSS_URL: rss_feed()})
+    harness = Harness(site, load_feeds_file(path))
+    read = FeedsFile.read_if_changed
+    failures = [OSError("stale file handle")]
+
+    def flaky(self: FeedsFile) -> list[FeedConfig] | None:
+        if failures:
+            raise failures.pop()
+        return read(self)
+
+    monkeypatch.setattr(FeedsFile, "read_if_changed", flaky)
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
+    try:
+        await until(lambda: "feeds file reload failed" in caplog.text)
+        # Same size, same modification time, another file in its place (an editor's save).
+        before = path.stat()
+        replacement = tmp_path / "feeds.yaml.new"
+        replacement.write_text(_feeds_yaml(("bbb", RSS_URL, True)), encoding="utf-8")
+        assert replacement.stat().st_size == before.st_size
+        os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(replacement, path)
+        await until(lambda: [f.name for f in harness.poller.feeds] == ["bbb"])
+        assert not running.done()
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
