@@ -74,6 +74,7 @@ class BatchAlerter:
         now = self.now()
         raised: list[tuple[Alert, EnrichedArticle]] = []
         repeated: list[str] = []
+        retried: list[str] = []  # repeated alerts with a failed delivery: a replay retries
         with self.state.transaction(durable=True):
             for record, article in valid:
                 try:
@@ -93,9 +94,10 @@ class BatchAlerter:
                 repeated += evaluation.repeated
                 for alert_id in evaluation.repeated:
                     if self.state.has_failed_delivery(alert_id):
-                        # Its retry below needs the article, which may have been dropped
-                        # since; put back in this transaction, it is on the changelog before
-                        # the offset is committed.
+                        retried.append(alert_id)
+                        # Its retry needs the article, which may have been dropped since;
+                        # put back in this transaction, it is on the changelog before the
+                        # offset is committed.
                         self.state.restore_article(alert_id, article)
                 for suppressed in evaluation.suppressed:
                     ALERTS_SUPPRESSED.labels(suppressed.match.rule.id).inc()
@@ -123,11 +125,10 @@ class BatchAlerter:
             )
             if not any(d.digest_id for d in alert.deliveries):  # digest members wait for it
                 self.deliverer.submit(alert, article)
-        for alert_id in repeated:
+        ALERTS_REPEATED.labels("replay").inc(len(repeated))
+        for alert_id in retried:
             # A replay retries what failed before; what was delivered is skipped.
-            ALERTS_REPEATED.labels("replay").inc()
-            if self.state.has_failed_delivery(alert_id):
-                self.deliverer.resume(alert_id)
+            self.deliverer.resume(alert_id)
         await self.deliverer.wait_for_room()
 
     def _join_digest(self, alert: Alert) -> None:

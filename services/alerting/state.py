@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at TEXT NOT NULL,
     done       INTEGER NOT NULL DEFAULT 0  -- set by earlier versions; outbox_done now
 );
-CREATE INDEX IF NOT EXISTS outbox_open ON outbox (done);
+DROP INDEX IF EXISTS outbox_open;  -- on done, which outbox_done replaced
 -- Alerts that still hold their article (``drop_articles`` empties it): what it looks at.
 CREATE INDEX IF NOT EXISTS outbox_with_article ON outbox (created_at) WHERE article != '';
 -- Finished alerts. Not a column of outbox: updating one rewrites the whole row (the alert
@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS digest_alerts (
 );
 """
 
+
+# An outbox row ``o`` whose alert is finished (``done``: as earlier versions marked it).
+_FINISHED = "(o.done = 1 OR EXISTS (SELECT 1 FROM outbox_done f WHERE f.alert_id = o.alert_id))"
 
 # Added after the first release: (table, column, type); ``open`` adds what an older file lacks.
 _ADDED_COLUMNS = [("deliveries", "since", "TEXT"), ("attempts", "outcome", "TEXT")]
@@ -346,12 +349,8 @@ class AlertingState(StateFile):
             return None
         return Alert.model_validate_json(row[0]), EnrichedArticle.model_validate_json(row[1])
 
-    def mark_done(self, alert_id: str, done: bool = True) -> None:
-        if done:
-            self.db.execute("INSERT OR IGNORE INTO outbox_done VALUES (?)", (alert_id,))
-            return
-        self.db.execute("DELETE FROM outbox_done WHERE alert_id = ?", (alert_id,))
-        self.db.execute("UPDATE outbox SET done = 0 WHERE alert_id = ? AND done = 1", (alert_id,))
+    def mark_done(self, alert_id: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO outbox_done VALUES (?)", (alert_id,))
 
     async def mark_done_in_group(self, alert_id: str) -> None:
         await self.in_group(lambda: self.mark_done(alert_id))
@@ -366,9 +365,8 @@ class AlertingState(StateFile):
             cursor = self.db.execute(
                 "UPDATE outbox SET article = '' WHERE alert_id IN (SELECT o.alert_id FROM "
                 "outbox o INDEXED BY outbox_with_article WHERE o.article != '' "
-                "AND o.created_at < ? AND (o.done = 1 OR EXISTS (SELECT 1 FROM outbox_done f "
-                "WHERE f.alert_id = o.alert_id)) AND NOT EXISTS (SELECT 1 FROM deliveries d "
-                "WHERE d.alert_id = o.alert_id AND d.status = 'pending') "
+                f"AND o.created_at < ? AND {_FINISHED} AND NOT EXISTS (SELECT 1 FROM "
+                "deliveries d WHERE d.alert_id = o.alert_id AND d.status = 'pending') "
                 "ORDER BY o.created_at LIMIT ?)",
                 (_iso(raised_before), limit),
             )
@@ -389,8 +387,7 @@ class AlertingState(StateFile):
         channel. Digest members are left to their digest."""
         rows = self.db.execute(
             "SELECT o.alert_id FROM outbox o WHERE "
-            "((o.done = 0 AND NOT EXISTS (SELECT 1 FROM outbox_done f "
-            "WHERE f.alert_id = o.alert_id)) "
+            f"(NOT {_FINISHED} "
             "OR (o.created_at >= ? AND EXISTS (SELECT 1 FROM deliveries d "
             "WHERE d.alert_id = o.alert_id AND d.status = 'failed'))) "
             "AND NOT EXISTS (SELECT 1 FROM digest_alerts g WHERE g.alert_id = o.alert_id) "

@@ -145,7 +145,7 @@ def test_a_standby_records_nothing_and_shipped_changes_are_forgotten(
     active[1].shipped(last, 42)
     assert active[1].pending() == [] and active[1].offset() == 42
     active[1].capture(False)
-    active[0].mark_done("nothing", done=False)
+    active[0].mark_done("nothing")
     with active[0].transaction():
         active[0].record("r", "a", T0)
     assert active[1].last_seq() == 0
