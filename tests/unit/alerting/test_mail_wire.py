@@ -4,7 +4,10 @@ makes, flattened; an alert's content is built once per alert and article."""
 from __future__ import annotations
 
 import email
+import email.base64mime
 import email.policy
+import re
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import pytest
@@ -12,7 +15,7 @@ from aiosmtplib.email import flatten_message
 
 from schemas import Alert, EnrichedArticle
 from services.alerting.core import REDELIVERY_HEADER, Links, alert_content, render_email
-from services.alerting.core.mail import ascii_envelope, email_bytes
+from services.alerting.core.mail import ascii_envelope, email_bytes, encoded_words
 from tests.alerts_on_seeds import KIBANA, seed_alerts
 
 ALERTS = seed_alerts()
@@ -100,3 +103,35 @@ def test_content_is_built_once_per_alert_article_and_links() -> None:
     assert alert_content(alert, article, Links()).links.kibana_alert is None
     assert alert_content(alert.model_copy(), article, KIBANA) is not first
     assert alert_content(alert.model_copy(), article, KIBANA) == first
+
+
+HEADER_VALUES = [
+    "قوة الردع الخاصة",
+    "تنبيه رقيب · قوة الردع الخاصة، جهاز دعم الاستقرار: اشتباكات قرب مطار معيتيقة في طرابلس "
+    "بين قوة الردع وجهاز دعم الاستقرار ليلة أمس",
+    "Raqib alert: الردع in Tripoli — 2026 ✓ emoji 🛰️ and Latin text mixed together " * 3,
+    "ا",
+    "🛰️" * 40,
+    " spaces  at both ends ",
+]
+
+
+@pytest.mark.parametrize("value", HEADER_VALUES)
+@pytest.mark.parametrize("name", ["Subject", "X-A-Rather-Long-Header-Name-For-A-Test"])
+def test_encoded_words_read_back_as_the_value_within_the_line_limits(value: str, name: str) -> None:
+    folded = f"{name}: {encoded_words(value, len(name) + 2)}"
+    lines = folded.split("\r\n")
+    assert all(len(line) <= 78 for line in lines)
+    assert all(line.startswith(" ") for line in lines[1:])
+    words = re.findall(r"=\?utf-8\?b\?([^?]*)\?=", folded)
+    assert len(words) == len(lines)
+    assert all(len(f"=?utf-8?b?{word}?=") <= 75 for word in words)
+    # Each word is whole characters (RFC 2047), so readers that decode word by word agree.
+    for word in words:
+        email.base64mime.decode(word).decode("utf-8")
+    assert str(make_header(decode_header(folded.partition(": ")[2]))) == value
+
+
+def test_a_header_line_too_short_for_a_character_still_carries_it() -> None:
+    folded = encoded_words("🛰ا", 70)
+    assert str(make_header(decode_header(folded))) == "🛰ا"
