@@ -1,5 +1,5 @@
 """Alerting latency and delivery rate: ``python -m benchmarks.alerting [--rate 200 --seconds 60
---rules 100] [--channel webhook|email] [--burst N] [--article-kb KB]``.
+--rules 100] [--channel webhook|email] [--burst N] [--article-kb KB] [--without PARTS]``.
 
 Starts the local Apache Kafka broker, the alerting service as its own process (``raqib run
 alerting``) with ``--rules`` match rules delivering by webhook (or by email, ``--channel
@@ -11,8 +11,9 @@ the broker and this process (the receiver and the publisher). ``--burst N`` publ
 articles at once instead and reports the delivery rate: messages received per second, from
 the first to the last; by email it then measures the receiver's own ceiling, the rate at
 which it takes N copies of an alert from four plain smtplib clients in processes of their own
-(the most any sender could get from it on this machine). Prints progress on stderr and one
-JSON line on stdout.
+(the most any sender could get from it on this machine). ``--without render,replication,
+alert-log`` takes those parts of alerting's work out (``benchmarks.alerting_without``): what
+a part costs is the difference. Prints progress on stderr and one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.smtp import SMTP
 
+from benchmarks.alerting_without import PARTS
 from benchmarks.pipeline import process_cpu_s, this_machine
 from schemas import EnrichedArticle, Entity, EntityType, Mention, alert_id, utc_now
 from services.common.kafka import ARTICLES_ENRICHED, ensure_topics
@@ -193,6 +195,7 @@ async def run(
     channel: str = "webhook",
     burst: int | None = None,
     article_kb: float = 0.0,
+    without: Sequence[str] = (),
 ) -> dict[str, Any]:
     receiver: Receiver | MailReceiver = Receiver() if channel == "webhook" else MailReceiver()
     port = await receiver.start()
@@ -212,8 +215,13 @@ async def run(
             "RAQIB_LOG_LEVEL": "WARNING",
         }
         with (workdir / "alerting.log").open("wb") as log:
+            command = (
+                ["-m", "benchmarks.alerting_without", ",".join(without)]
+                if without
+                else ["-m", "services.cli", "run", "alerting"]
+            )
             service = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
-                [sys.executable, "-m", "services.cli", "run", "alerting"],
+                [sys.executable, *command],
                 env=env,
                 stdout=log,
                 stderr=log,
@@ -305,6 +313,8 @@ async def run(
             "max": round(max(latencies, default=float("nan")), 1),
         },
         "channel": channel,
+        # Parts of alerting's work taken out (benchmarks.alerting_without): not a real run.
+        "without": list(without),
         "delivered_per_s": delivery_rate([at for _, at in received]),
         # --channel email --burst: the same receiver's rate from near-free clients.
         "catcher_ceiling_per_s": ceiling,
@@ -338,7 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="Lengthen each article's text to this many KB (the seeds average 3.7).",
     )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="Take these parts of alerting's work out, comma-separated, to measure what they "
+        f"cost: {', '.join(PARTS)} (benchmarks.alerting_without).",
+    )
     args = parser.parse_args(argv)
+    without = [part for part in args.without.split(",") if part]
+    if set(without) - set(PARTS):
+        parser.error(f"--without: known parts are {', '.join(PARTS)}")
     if args.quick:
         args.rate, args.seconds = 50.0, 5.0
     with tempfile.TemporaryDirectory(prefix="raqib-bench-alerting-") as workdir:
@@ -352,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 channel=args.channel,
                 burst=args.burst,
                 article_kb=args.article_kb,
+                without=without,
             )
         )
     print(json.dumps(result, ensure_ascii=False))

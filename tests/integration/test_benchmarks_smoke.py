@@ -100,3 +100,18 @@ def test_alerting_benchmark_delivers_every_alert_once() -> None:
     assert (result["missed"], result["doubled"]) == (0, 0)
     assert result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] <= result["latency_ms"]["max"]
     assert result["alerting_cpu_s"] > 0
+
+
+def test_alerting_benchmark_runs_the_service_without_parts() -> None:
+    result = run_benchmark(
+        "benchmarks.alerting",
+        "--channel=email",
+        "--burst=200",
+        "--rules=10",
+        "--without=render,replication,alert-log",
+        timeout=180,
+    )
+    assert result["without"] == ["render", "replication", "alert-log"]
+    assert result["alerts_received"] == result["published"] == 200
+    assert (result["missed"], result["doubled"]) == (0, 0)
+    assert result["delivered_per_s"] > 0 and result["catcher_ceiling_per_s"] > 0
