@@ -85,6 +85,7 @@ MAX_LINE = 78  # RFC 5322's limit for a header line, without its CRLF
 MAX_ENCODED_WORD = 75  # RFC 2047
 _WORD = "=?utf-8?b?{}?="
 _WORD_OVERHEAD = len(_WORD) - 2
+_MIN_WORD = _WORD_OVERHEAD + 8  # a word holding one 4-byte character
 
 
 def encoded_words(value: str, first_line_used: int) -> str:
@@ -95,21 +96,19 @@ def encoded_words(value: str, first_line_used: int) -> str:
     Written for the hot path: ``email.header.Header`` measured each character's encoded
     length one by one, half of an alert email's rendering time with an Arabic subject."""
     data = value.encode("utf-8")
-    words = []
+    words = [] if MAX_LINE - first_line_used >= _MIN_WORD else [""]  # no room: next line
     start = 0
     room = min(MAX_ENCODED_WORD, MAX_LINE - first_line_used)
     while start < len(data):
-        # Base64 writes 4 characters for every 3 bytes.
-        end = min(len(data), start + max(1, (room - _WORD_OVERHEAD) // 4) * 3)
+        if len(words) > 0:
+            room = min(MAX_ENCODED_WORD, MAX_LINE - 1)  # a folded line starts with a space
+        # Base64 writes 4 characters for every 3 bytes; a room of _MIN_WORD holds 6 bytes,
+        # so a word always takes at least one whole character.
+        end = min(len(data), start + (room - _WORD_OVERHEAD) // 4 * 3)
         while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character
             end -= 1
-        if end == start:  # a line too short for one character: take it whole
-            end += 1
-            while end < len(data) and data[end] & 0xC0 == 0x80:
-                end += 1
         words.append(_WORD.format(base64.b64encode(data[start:end]).decode("ascii")))
         start = end
-        room = min(MAX_ENCODED_WORD, MAX_LINE - 1)  # a folded line starts with a space
     return f"{CRLF} ".join(words)
 
 

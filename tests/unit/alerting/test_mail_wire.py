@@ -132,6 +132,10 @@ def test_encoded_words_read_back_as_the_value_within_the_line_limits(value: str,
     assert str(make_header(decode_header(folded.partition(": ")[2]))) == value
 
 
-def test_a_header_line_too_short_for_a_character_still_carries_it() -> None:
-    folded = encoded_words("🛰ا", 70)
-    assert str(make_header(decode_header(folded))) == "🛰ا"
+@pytest.mark.parametrize("used", [55, 58, 59, 62, 63, 70, 76])
+def test_a_first_line_too_short_for_a_character_leaves_it_to_the_next(used: int) -> None:
+    folded = encoded_words("🛰ا" * 30, used)
+    lines = folded.split("\r\n")
+    assert used + len(lines[0]) <= 78
+    assert all(len(line) <= 78 for line in lines[1:])
+    assert str(make_header(decode_header(folded))) == "🛰ا" * 30
