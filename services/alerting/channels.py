@@ -8,6 +8,7 @@ intent and outcome in the state file.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import random
@@ -459,9 +460,22 @@ class SharedClients:
         return self._pools[key]
 
 
+def basic_auth(url: httpx.URL) -> str:
+    """The ``Authorization`` header for a URL's ``user:password@`` (what an httpx client
+    sends for it; the transport alone would drop it)."""
+    pair = f"{url.username}:{url.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _bare(headers: httpx.Headers) -> list[tuple[str, str]]:
+    # An answer's headers for a stand-in without its body (nothing left to decode).
+    dropped = {"content-encoding", "content-length", "transfer-encoding"}
+    return [(name, value) for name, value in headers.items() if name.lower() not in dropped]
+
+
 class HttpChannel:
     """A channel that POSTs one JSON body per message: the generic webhook and the chat
-    services. What they share is here: one HTTP client per channel, whose guard checks the
+    services. What they share is here: one HTTP transport per channel, whose guard checks the
     resolved address of every request; no redirects; what each answer means (2xx
     delivered; 408, 429 with its Retry-After, and 5xx retried; any other answer final);
     and which failures may have delivered. A subclass says where to post and what."""
@@ -536,12 +550,19 @@ class HttpChannel:
         request = httpx.Request(
             "POST", self.url, content=body, headers=headers, extensions={"timeout": self.timeout}
         )
+        if request.url.userinfo and "Authorization" not in request.headers:
+            request.headers["Authorization"] = basic_auth(request.url)
         try:
-            response = await self.transport.handle_async_request(request)
+            answer = await self.transport.handle_async_request(request)
             try:
-                await response.aread()
+                await answer.aread()
+                response = answer
+            except httpx.DecodingError:
+                # The body only ever gives a refusal's reason: the status still counts (a
+                # 2xx whose body is garbled is delivered, not sent again).
+                response = httpx.Response(answer.status_code, headers=_bare(answer.headers))
             finally:
-                await response.aclose()
+                await answer.aclose()
         except UnsafeURLError as error:
             raise AttemptFailed(self.redact(f"refused target: {error}"), retry=False) from None
         except httpx.TimeoutException as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import time
@@ -152,3 +153,52 @@ async def test_webhook_posts_the_alert_with_its_id_and_no_signature_without_secr
     posted = Alert.model_validate_json(request.body)
     assert posted.model_copy(update={"content": None}) == alert  # the alert, with its content
     assert posted.content is not None and posted.content.actors
+
+
+async def test_a_webhook_url_with_credentials_sends_them_as_basic_auth() -> None:
+    with WebhookReceiver() as receiver:
+        url = receiver.url.replace("http://", "http://ops%40raqib:s%3Acret@")
+        channel = _webhook(url)
+        try:
+            await channel.send(_alert(), ARTICLE)
+        finally:
+            await channel.aclose()
+    (request,) = receiver.requests
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        b"ops@raqib:s:cret"
+    ).decode("ascii")
+
+
+@pytest.mark.parametrize(("status", "delivered"), [(200, True), (503, False)])
+async def test_an_answer_whose_body_cannot_be_decoded_still_counts_by_its_status(
+    status: int, delivered: bool
+) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            f"HTTP/1.1 {status} Whatever\r\nContent-Encoding: gzip\r\nRetry-After: 7\r\n"
+            "Content-Length: 9\r\n\r\nnot gzip!".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = _webhook(f"http://127.0.0.1:{port}/hook")
+    try:
+        if delivered:
+            assert await channel.send(_alert(), ARTICLE) == status
+        else:
+            with pytest.raises(AttemptFailed, match=f"HTTP {status}") as caught:
+                await channel.send(_alert(), ARTICLE)
+            assert caught.value.retry and caught.value.retry_after_s == 7
+    finally:
+        await channel.aclose()
+        server.close()
+        await server.wait_closed()
