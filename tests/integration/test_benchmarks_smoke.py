@@ -111,7 +111,10 @@ def test_alerting_benchmark_runs_the_service_without_parts() -> None:
         "--without=render,replication,alert-log",
         timeout=180,
     )
-    assert result["without"] == ["render", "replication", "alert-log"]
     assert result["alerts_received"] == result["published"] == 200
     assert (result["missed"], result["doubled"]) == (0, 0)
-    assert result["delivered_per_s"] > 0 and result["catcher_ceiling_per_s"] > 0
+    assert result["delivered_per_s"] > 0
+    # The service sent the stand-in, not a rendered alert (about 8 KB), and the receiver's
+    # ceiling is not measured with it.
+    assert result["email_bytes"] < 1000
+    assert result["catcher_ceiling_per_s"] is None

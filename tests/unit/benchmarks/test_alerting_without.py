@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any, cast
+
 import pytest
 
 from benchmarks.alerting_without import PARTS, take_out
@@ -28,6 +31,8 @@ def test_render_leaves_a_message_that_still_names_the_alert(
     )
     assert f"X-Raqib-Alert-Id: {alert.id}".encode() in cheap
     assert len(cheap) < len(rendered)
+    webhook = channels.WebhookChannel.body(cast(Any, None), alert, article)
+    assert json.loads(webhook) == {"id": alert.id}
     assert (AlertLog.publish, Changelog.capture) == (publish, capture)  # nothing else
 
 
