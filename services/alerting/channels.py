@@ -533,8 +533,12 @@ class HttpChannel:
         return response.text[:200], None
 
     def redact(self, text: str) -> str:
-        """An error's text without secrets (a URL may hold a token)."""
-        return text
+        """An error's text without the URL's secrets: it may hold a password, a token in its
+        path (Mattermost, Slack) or a signature in its query (Teams), so only its origin is
+        shown (the channel's name says which it is)."""
+        url = httpx.URL(self.url)
+        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "") + "/…"
+        return text.replace(self.url, origin).replace(str(url), origin)
 
     async def send(
         self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
@@ -689,6 +693,7 @@ class TelegramChannel(HttpChannel):
         return said, wait
 
     def redact(self, text: str) -> str:
+        # Its URL's only secret is the token: the rest of the path says which call failed.
         return text.replace(self.token, "<token>")
 
 

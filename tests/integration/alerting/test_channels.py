@@ -202,3 +202,18 @@ async def test_an_answer_whose_body_cannot_be_decoded_still_counts_by_its_status
         await channel.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_an_error_shows_the_urls_origin_not_its_secrets() -> None:
+    url = "http://ops:pa55word@127.0.0.1:9/hooks/s3cr3t-id?sig=s1gnature"
+    config = WebhookChannelConfig.model_validate({"kind": "webhook", "url": url})
+    settings = _settings(25).model_copy(update={"allow_private_targets": False})
+    channel = WebhookChannel("hook", config, settings)
+    try:
+        with pytest.raises(AttemptFailed, match="refused target") as caught:
+            await channel.send(_alert(), ARTICLE)
+    finally:
+        await channel.aclose()
+    said = str(caught.value)
+    assert "http://127.0.0.1:9/…" in said
+    assert not any(secret in said for secret in ("pa55word", "s3cr3t-id", "s1gnature"))
