@@ -191,9 +191,12 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = ReceivedRequest(
-                    self.path, dict(self.headers.items()), self.rfile.read(length), 0
-                )
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (killed, say): no request was made.
+                    self.close_connection = True
+                    return
+                request = ReceivedRequest(self.path, dict(self.headers.items()), body, 0)
                 with receiver._lock:
                     answer = receiver.responder([*receiver.requests, request], request)
                     status, body = answer if isinstance(answer, tuple) else (answer, b"")

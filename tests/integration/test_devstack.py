@@ -88,3 +88,14 @@ def test_the_receiver_keeps_a_connection_alive_and_closes_it_when_stopped() -> N
             connection.getresponse()
         connection.close()
     assert [r.body for r in receiver.requests] == [b"{}", b"not json"]
+
+
+def test_a_request_cut_off_before_its_whole_body_is_not_received() -> None:
+    with WebhookReceiver() as receiver:
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as cut:
+            cut.sendall(b"POST /hooks/raqib HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+        connection.request("POST", "/hooks/raqib", body=b"{}")
+        assert connection.getresponse().status == 200
+        connection.close()
+    assert [r.body for r in receiver.requests] == [b"{}"]
