@@ -15,7 +15,7 @@ from faststream import FastStream
 from schemas import RawArticle
 from services.common.kafka import ARTICLES_RAW, app_logger, ensure_topics, make_broker
 from services.fetcher.http import HttpClient
-from services.fetcher.poller import FeedsFile, Poller, load_feeds_file
+from services.fetcher.poller import Poller, WatchedFeedsFile
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.store import FetcherStore
 
@@ -24,8 +24,8 @@ STAGE = "fetcher"
 
 def build_app(settings: FetcherSettings | None = None) -> FastStream:
     settings = settings or FetcherSettings()
-    feeds_file = FeedsFile(settings.feeds_file, settings.feeds_reload_s)  # before the read
-    feeds = load_feeds_file(settings.feeds_file)
+    feeds_file = WatchedFeedsFile(settings.feeds_file, settings.feeds_reload_s)
+    feeds = feeds_file.read()
     broker = make_broker(settings.kafka, stage=STAGE)
     raw = broker.publisher(settings.kafka.topic(ARTICLES_RAW))
     app = FastStream(broker, logger=app_logger(STAGE))
@@ -44,8 +44,7 @@ def build_app(settings: FetcherSettings | None = None) -> FastStream:
     async def start_polling() -> None:
         client = HttpClient(settings)
         poller = Poller(feeds, client, store, publish, settings)
-        watched = feeds_file if settings.feeds_reload_s > 0 else None
-        task = asyncio.create_task(poller.run_forever(watched), name="raqib-fetcher-poller")
+        task = asyncio.create_task(poller.run_forever(feeds_file), name="raqib-fetcher-poller")
         running.append((task, client))
 
     # on_shutdown runs before the broker closes, so no publish races a closed producer.

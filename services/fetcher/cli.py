@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -150,7 +151,10 @@ def feeds_add(
     except ConfigError as error:
         _fail(f"{path}: cannot append to this file's layout, edit it by hand ({error})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated, encoding="utf-8")
+    # Written beside it and moved into place: a running fetcher never reads half a file.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    draft.write_text(updated, encoding="utf-8")
+    os.replace(draft, path)
     typer.echo(f"added {name} to {path}")
 
 

@@ -87,7 +87,7 @@ PAGES_FAILED = Counter(
     ["reason"],
 )
 
-FEEDS_FILE_READS = Counter(
+FEEDS_FILE_RELOADS = Counter(
     "raqib_fetcher_feeds_file_reloads_total",
     "Changed feeds files read by a running fetcher, by outcome (reloaded, invalid).",
     ["outcome"],
@@ -105,15 +105,15 @@ def load_feeds_file(path: Path) -> list[FeedConfig]:
     return parse_feeds(text, str(path))
 
 
-class FeedsFile:
-    """The feeds file as a running fetcher sees it: read again when it changed (another
-    file in its place, or another size or change time). Made before the first read, so a
-    change during it is not missed."""
+class WatchedFeedsFile:
+    """The feeds file as a running fetcher sees it: read at start, then again every
+    ``every_s`` (0: never) when it changed (another file in its place, or another size or
+    change time)."""
 
     def __init__(self, path: Path, every_s: float) -> None:
         self.path = path
         self.every_s = every_s
-        self._seen = self._signature()
+        self._seen: tuple[int, ...] | None = None
 
     def _signature(self) -> tuple[int, ...] | None:
         try:
@@ -122,23 +122,27 @@ class FeedsFile:
             return None
         return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
+    def read(self) -> list[FeedConfig]:
+        """The feeds; ``ConfigError`` when the file is not valid. The file is looked at
+        before it is read, so a change during the read is not missed."""
+        self._seen = self._signature()
+        return load_feeds_file(self.path)
+
     def read_if_changed(self) -> list[FeedConfig] | None:
         """The new feeds, or None when the file is as last read or the new version is not
         valid (logged once; the feeds already polled go on)."""
-        signature = self._signature()
-        if signature == self._seen:
+        if self._signature() == self._seen:
             return None
-        self._seen = signature
         try:
-            feeds = load_feeds_file(self.path)
+            feeds = self.read()
         except ConfigError as error:
-            FEEDS_FILE_READS.labels("invalid").inc()
+            FEEDS_FILE_RELOADS.labels("invalid").inc()
             log.error(
                 "feeds file changed but is not valid; still polling the feeds read before",
                 extra={"feeds_file": str(self.path), "error": str(error)},
             )
             return None
-        FEEDS_FILE_READS.labels("reloaded").inc()
+        FEEDS_FILE_RELOADS.labels("reloaded").inc()
         return feeds
 
 
@@ -440,15 +444,20 @@ class Poller:
             except Exception:
                 # The state store failed (disk full?): log, wait, and try again.
                 log.exception("feed loop failed", extra={"feed": feed.name})
-                await asyncio.sleep(5.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
 
-    async def run_forever(self, feeds_file: FeedsFile | None = None) -> None:
+    async def run_forever(self, feeds_file: WatchedFeedsFile | None = None) -> None:
         """One task per feed, each sleeping until its own next poll (the HTTP client's gate
-        bounds how many requests run at once, overall and per host). With ``feeds_file``,
-        its changes are applied as they come: feeds added start, feeds removed, disabled or
-        changed stop after the poll in hand (a changed one then starts anew)."""
+        bounds how many requests run at once, overall and per host). With ``feeds_file``
+        (and its ``every_s`` above 0), its changes are applied as they come: feeds added
+        start, feeds removed, disabled or changed stop after the poll in hand (a changed one
+        then starts anew)."""
         polling: dict[str, _Polling] = {}
-        retiring: dict[str, asyncio.Task[None]] = {}  # stopped, finishing the poll in hand
+        # Every feed task, stopped ones finishing their poll in hand included: cancelled at
+        # the end. And per name the newest, which a feed started again under it waits for.
+        tasks: set[asyncio.Task[None]] = set()
+        newest: dict[str, asyncio.Task[None]] = {}
         log.info(
             "polling feeds",
             extra={"feeds": [f.name for f in self.feeds], "count": len(self.feeds)},
@@ -456,30 +465,29 @@ class Poller:
         if not self.feeds:
             log.info("no enabled feeds; nothing to poll")
         try:
-            self._replace(self.feeds, polling, retiring)
-            while feeds_file is not None:
+            self._replace(self.feeds, polling, tasks, newest)
+            while feeds_file is not None and feeds_file.every_s > 0:
                 await asyncio.sleep(feeds_file.every_s)
                 try:
                     feeds = feeds_file.read_if_changed()
                     if feeds is not None:
-                        started, stopped = self._replace(
-                            [f for f in feeds if f.enabled], polling, retiring
-                        )
+                        started, stopped = self._replace(feeds, polling, tasks, newest)
                         log.info(
                             "feeds file reloaded",
                             extra={"started": started, "stopped": stopped, "count": len(polling)},
                         )
                 except Exception:
-                    # Whatever a reload ran into, the feeds being polled go on being polled.
+                    # A guard for a loop that runs for ever: whatever a reload ran into (the
+                    # file's own faults are handled above), the feeds polled go on.
                     log.exception(
                         "feeds file reload failed", extra={"feeds_file": str(feeds_file.path)}
                     )
             await asyncio.Event().wait()  # until cancelled
         finally:
-            tasks = [running.task for running in polling.values()] + list(retiring.values())
-            for task in tasks:
+            remaining = list(tasks)
+            for task in remaining:
                 task.cancel()
-            for task in tasks:
+            for task in remaining:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
@@ -487,34 +495,41 @@ class Poller:
         self,
         feeds: Sequence[FeedConfig],
         polling: dict[str, _Polling],
-        retiring: dict[str, asyncio.Task[None]],
+        tasks: set[asyncio.Task[None]],
+        newest: dict[str, asyncio.Task[None]],
     ) -> tuple[list[str], list[str]]:
-        """Poll ``feeds`` from now on; the names started and stopped. Nothing waits here: a
-        feed stopped finishes its poll in hand on its own, and one started again under the
-        same name (changed, or removed and back) begins once that poll is over, so one feed
-        is never polled twice at once."""
-        wanted = {feed.name: feed for feed in feeds}
+        """Poll the enabled ``feeds`` from now on; the names started and stopped. Nothing
+        waits here: a feed stopped finishes its poll in hand on its own, and one started
+        again under the same name (changed, or removed and back) begins once the task before
+        it is over, so one feed is never polled twice at once."""
+        wanted = {feed.name: feed for feed in feeds if feed.enabled}
         stopped = [name for name, running in polling.items() if wanted.get(name) != running.feed]
         for name in stopped:
-            running = polling.pop(name)
-            running.stop.set()
-            retiring[name] = running.task
-            running.task.add_done_callback(partial(_forget, retiring, name))
-        started = [feed.name for feed in feeds if feed.name not in polling]
+            polling.pop(name).stop.set()
+        started = [name for name in wanted if name not in polling]
         for name in started:
             stop = asyncio.Event()
             task = asyncio.create_task(
-                self._keep_polling(wanted[name], stop, after=retiring.get(name)),
+                self._keep_polling(wanted[name], stop, after=newest.get(name)),
                 name=f"raqib-feed-{name}",
             )
             polling[name] = _Polling(wanted[name], stop, task)
+            tasks.add(task)
+            newest[name] = task
+            task.add_done_callback(partial(_forget, tasks, newest, name))
         self.feeds = list(wanted.values())
         return started, stopped
 
 
-def _forget(retiring: dict[str, asyncio.Task[None]], name: str, task: asyncio.Task[None]) -> None:
-    if retiring.get(name) is task:  # not a later task of the same name
-        del retiring[name]
+def _forget(
+    tasks: set[asyncio.Task[None]],
+    newest: dict[str, asyncio.Task[None]],
+    name: str,
+    task: asyncio.Task[None],
+) -> None:
+    tasks.discard(task)
+    if newest.get(name) is task:  # not a later task of the same name
+        del newest[name]
 
 
 async def poll_once(

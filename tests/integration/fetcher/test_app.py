@@ -250,7 +250,9 @@ async def test_a_feed_added_with_the_cli_is_polled_without_a_restart(
             assert added.exit_code == 0, added.output
             await until(lambda: len(server.seen("/added.xml")) >= 1, within_s=10)
             records = await read_topic(bootstrap, kafka_settings.topic(ARTICLES_RAW), min_count=3)
-            # A broken edit is reported and changes nothing; the fetcher goes on.
+            # A broken edit is reported and changes nothing; the fetcher goes on. (The
+            # added feed was written whole: no partial file was ever seen.)
+            assert "not valid" not in caplog.text
             path.write_text(path.read_text("utf-8") + "  - {name: broken}\n", "utf-8")
             await until(lambda: "not valid; still polling" in caplog.text, within_s=10)
     ids = {RawArticle.model_validate_json(r.value).id for r in records}

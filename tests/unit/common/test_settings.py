@@ -2,10 +2,12 @@ import logging
 
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from services.alerting.settings import AlertingSettings, SmtpSettings
 from services.common.logs import JsonFormatter
 from services.common.settings import ElasticsearchSettings, KafkaSettings
+from services.fetcher.settings import FetcherSettings
 
 
 def test_settings_read_their_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,3 +85,27 @@ def test_articles_are_kept_at_least_as_long_as_failed_deliveries_are_retried(
         AlertingSettings()
     monkeypatch.setenv("RAQIB_ALERTING_KEEP_ARTICLES_S", "86400")
     assert AlertingSettings().keep_articles_s == 86400
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable", "value"),
+    [
+        (AlertingSettings, "RAQIB_ALERTING_KEEP_ARTICLES_S", "0"),
+        (AlertingSettings, "RAQIB_ALERTING_KEEP_ARTICLES_S", "-1"),
+        (AlertingSettings, "RAQIB_ALERTING_KEEP_ARTICLES_S", "a week"),
+        (FetcherSettings, "RAQIB_FETCHER_FEEDS_RELOAD_S", "-1"),
+        (FetcherSettings, "RAQIB_FETCHER_FEEDS_RELOAD_S", "often"),
+    ],
+)
+def test_a_bad_retention_or_reload_period_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, settings: type[BaseSettings], variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    field = variable.lower().removeprefix("raqib_alerting_").removeprefix("raqib_fetcher_")
+    with pytest.raises(ValidationError, match=field):
+        settings()
+
+
+def test_a_reload_period_of_zero_means_at_start_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAQIB_FETCHER_FEEDS_RELOAD_S", "0")
+    assert FetcherSettings().feeds_reload_s == 0

@@ -18,7 +18,13 @@ from services.common.statefile import MEMORY
 from services.fetcher.app import build_app
 from services.fetcher.core import FeedConfig, canonical_url
 from services.fetcher.http import HttpClient
-from services.fetcher.poller import FeedsFile, Poller, Publish, load_feeds_file, poll_once
+from services.fetcher.poller import (
+    Poller,
+    Publish,
+    WatchedFeedsFile,
+    load_feeds_file,
+    poll_once,
+)
 from services.fetcher.settings import FetcherSettings
 from services.fetcher.store import FetcherStore
 from tests.unit.fetcher.samples import ATOM_FEED, RSS_ITEMS, rss_feed
@@ -332,6 +338,10 @@ async def test_an_unexpected_error_on_one_feed_is_contained(
     assert any(r.getMessage() == "feed poll crashed" for r in caplog.records)
 
 
+def _reloads(outcome: str) -> float:
+    return _metric("raqib_fetcher_feeds_file_reloads_total", {"outcome": outcome})
+
+
 def _feeds_yaml(*feeds: tuple[str, str, bool]) -> str:
     return "feeds:\n" + "".join(
         f"  - {{name: {name}, url: '{url}', poll_interval_s: 60, enabled: {str(on).lower()}}}\n"
@@ -344,21 +354,24 @@ async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
 ) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
-    feeds_file = FeedsFile(path, every_s=0.01)
+    feeds_file = WatchedFeedsFile(path, every_s=0.01)
     site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
-    harness = Harness(site, load_feeds_file(path))
+    harness = Harness(site, feeds_file.read())
     running = asyncio.create_task(harness.poller.run_forever(feeds_file))
     try:
         await until(lambda: len(site.requested(RSS_URL)) == 1)
+        invalid, reloaded = _reloads("invalid"), _reloads("reloaded")
         # A feed added (the clock stands still: nothing else falls due).
         path.write_text(
             _feeds_yaml(("rss", RSS_URL, True), ("atom", ATOM_URL, True)), encoding="utf-8"
         )
         await until(lambda: len(site.requested(ATOM_URL)) == 1)
         assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
+        assert _reloads("reloaded") == reloaded + 1
         # A broken file: logged, the feeds polled so far go on.
         path.write_text("feeds:\n  - {name: atom, url: 'not a url at all'}\n", encoding="utf-8")
-        await until(lambda: "not valid; still polling" in caplog.text)
+        await until(lambda: _reloads("invalid") == invalid + 1)
+        assert "not valid; still polling" in caplog.text
         assert [f.name for f in harness.poller.feeds] == ["rss", "atom"]
         # rss disabled, atom moved to a new address: atom starts anew there, rss stops.
         moved = "https://93.184.216.36/atom.xml"
@@ -390,7 +403,8 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
             await gate.wait()
         return site(request)
 
-    harness = Harness(site, load_feeds_file(path))
+    feeds_file = WatchedFeedsFile(path, every_s=0.01)
+    harness = Harness(site, feeds_file.read())
 
     def from_rss() -> list[RawArticle]:
         return [article for article in harness.published if article.feed == "rss"]
@@ -398,7 +412,7 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
     await harness.client.aclose()
     harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(slow_rss))
     harness.poller.client = harness.client
-    running = asyncio.create_task(harness.poller.run_forever(FeedsFile(path, every_s=0.01)))
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
     try:
         await asyncio.sleep(0.05)  # the rss poll is waiting for its answer
         # rss changed while its poll is in flight, atom added: atom does not wait for it.
@@ -449,18 +463,18 @@ async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
 ) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(_feeds_yaml(("aaa", RSS_URL, True)), encoding="utf-8")
-    feeds_file = FeedsFile(path, every_s=0.01)
+    feeds_file = WatchedFeedsFile(path, every_s=0.01)
     site = Site({RSS_URL: rss_feed()})
-    harness = Harness(site, load_feeds_file(path))
-    read = FeedsFile.read_if_changed
+    harness = Harness(site, feeds_file.read())
+    read = WatchedFeedsFile.read_if_changed
     failures = [OSError("stale file handle")]
 
-    def flaky(self: FeedsFile) -> list[FeedConfig] | None:
+    def flaky(self: WatchedFeedsFile) -> list[FeedConfig] | None:
         if failures:
             raise failures.pop()
         return read(self)
 
-    monkeypatch.setattr(FeedsFile, "read_if_changed", flaky)
+    monkeypatch.setattr(WatchedFeedsFile, "read_if_changed", flaky)
     running = asyncio.create_task(harness.poller.run_forever(feeds_file))
     try:
         await until(lambda: "feeds file reload failed" in caplog.text)
@@ -473,6 +487,80 @@ async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
         os.replace(replacement, path)
         await until(lambda: [f.name for f in harness.poller.feeds] == ["bbb"])
         assert not running.done()
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
+
+
+async def test_a_feed_changed_twice_during_one_poll_leaves_no_task_behind(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
+    site = Site({RSS_URL: rss_feed()})
+    gate = asyncio.Event()
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        await gate.wait()  # never set: the first poll stays in flight
+        return site(request)
+
+    feeds_file = WatchedFeedsFile(path, every_s=0.01)
+    harness = Harness(site, feeds_file.read())
+    await harness.client.aclose()
+    harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(held))
+    harness.poller.client = harness.client
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
+    try:
+
+        async def change_to(url: str) -> None:
+            target = _reloads("reloaded") + 1
+            path.write_text(_feeds_yaml(("rss", url, True)), "utf-8")
+            await until(lambda: _reloads("reloaded") == target)
+
+        await change_to(RSS_URL + "?v=2")
+        await change_to(RSS_URL + "?v=3")
+        feed_tasks = [t for t in asyncio.all_tasks() if t.get_name() == "raqib-feed-rss"]
+        assert len(feed_tasks) == 3  # the one polling, and two waiting their turn
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("raqib-feed-")]
+
+
+async def test_a_feeds_file_gone_for_a_while_is_read_again_when_back(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
+    feeds_file = WatchedFeedsFile(path, every_s=0.01)
+    assert [f.name for f in feeds_file.read()] == ["rss"]
+    assert feeds_file.read_if_changed() is None  # as last read
+    invalid = _reloads("invalid")
+    path.unlink()
+    assert feeds_file.read_if_changed() is None
+    assert _reloads("invalid") == invalid + 1
+    assert feeds_file.read_if_changed() is None  # still gone: reported once
+    assert _reloads("invalid") == invalid + 1
+    path.write_bytes(b"feeds:\n  - {name: \xff\xfe, url: 'https://1.1.1.1/'}\n")  # not UTF-8
+    assert feeds_file.read_if_changed() is None
+    assert _reloads("invalid") == invalid + 2
+    path.write_text(_feeds_yaml(("atom", ATOM_URL, True)), encoding="utf-8")
+    changed = feeds_file.read_if_changed()
+    assert changed is not None and [f.name for f in changed] == ["atom"]
+
+
+async def test_a_reload_period_of_zero_reads_the_file_at_start_only(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
+    feeds_file = WatchedFeedsFile(path, every_s=0)
+    site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
+    harness = Harness(site, feeds_file.read())
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
+    try:
+        await until(lambda: len(site.requested(RSS_URL)) == 1)
+        path.write_text(_feeds_yaml(("atom", ATOM_URL, True)), encoding="utf-8")
+        await asyncio.sleep(0.1)
+        assert site.requested(ATOM_URL) == [] and [f.name for f in harness.poller.feeds] == ["rss"]
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
