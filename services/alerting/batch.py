@@ -74,7 +74,8 @@ class BatchAlerter:
         now = self.now()
         raised: list[tuple[Alert, EnrichedArticle]] = []
         repeated: list[str] = []
-        retried: list[str] = []  # repeated alerts with a failed delivery: a replay retries
+        # Repeated alerts with a failed delivery, and their article: a replay retries them.
+        retried: list[tuple[str, EnrichedArticle]] = []
         with self.state.transaction(durable=True):
             for record, article in valid:
                 try:
@@ -94,10 +95,10 @@ class BatchAlerter:
                 repeated += evaluation.repeated
                 for alert_id in evaluation.repeated:
                     if self.state.has_failed_delivery(alert_id):
-                        retried.append(alert_id)
-                        # Its retry needs the article, which may have been dropped since;
-                        # put back in this transaction, it is on the changelog before the
-                        # offset is committed.
+                        retried.append((alert_id, article))
+                        # Its article may have been dropped since: put back in this
+                        # transaction, it is on the changelog before the offset is committed
+                        # (the retry itself is handed the article, below).
                         self.state.restore_article(alert_id, article)
                 for suppressed in evaluation.suppressed:
                     ALERTS_SUPPRESSED.labels(suppressed.match.rule.id).inc()
@@ -126,9 +127,10 @@ class BatchAlerter:
             if not any(d.digest_id for d in alert.deliveries):  # digest members wait for it
                 self.deliverer.submit(alert, article)
         ALERTS_REPEATED.labels("replay").inc(len(repeated))
-        for alert_id in retried:
-            # A replay retries what failed before; what was delivered is skipped.
-            self.deliverer.resume(alert_id)
+        for alert_id, article in retried:
+            # A replay retries what failed before; what was delivered is skipped. With the
+            # article in hand: a drop round during the awaits above may have emptied it again.
+            self.deliverer.resume(alert_id, article)
         await self.deliverer.wait_for_room()
 
     def _join_digest(self, alert: Alert) -> None:

@@ -146,10 +146,17 @@ class AlertDeliverer:
         if len(self.pending) < self.max_pending:
             self._room.set()
 
-    def resume(self, alert_id: str) -> bool:
-        """Deliver an alert of the outbox again (what is already delivered is skipped)."""
+    def resume(self, alert_id: str, article: EnrichedArticle | None = None) -> bool:
+        """Deliver an alert of the outbox again (what is already delivered is skipped).
+        ``article``: the alert's article in hand (a replay's), not read back from the outbox,
+        where a drop round may have emptied it again meanwhile."""
         if alert_id in self.pending:
             return False
+        if article is not None:
+            alert = self.state.stored_alert(alert_id)
+            if alert is not None:
+                self.submit(alert, article)
+            return alert is not None
         stored = self.state.load_alert(alert_id)
         if stored is None:
             if self.state.alert_exists(alert_id):

@@ -340,6 +340,11 @@ class AlertingState(StateFile):
         row = self.db.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone()
         return row is not None
 
+    def stored_alert(self, alert_id: str) -> Alert | None:
+        """The alert alone (its article not read): None when unknown."""
+        row = self.db.execute("SELECT alert FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone()
+        return None if row is None else Alert.model_validate_json(row[0])
+
     def load_alert(self, alert_id: str) -> tuple[Alert, EnrichedArticle] | None:
         """The alert and its article; None when unknown or its article was dropped."""
         row = self.db.execute(

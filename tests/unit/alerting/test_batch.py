@@ -71,3 +71,44 @@ async def test_a_replay_puts_back_a_dropped_article_and_retries_the_failed_deliv
         record = store.get(alert_id, "hook")
         assert record is not None and record.status is DeliveryStatus.DELIVERED
         assert store.load_alert(alert_id) is not None
+
+
+async def test_a_drop_round_between_the_replay_and_its_retry_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(RULES, encoding="utf-8")
+    with AlertingState(tmp_path / "alerting.sqlite3") as store:
+        hook = ScriptedChannel("hook", [AttemptFailed("HTTP 400: bad request", retry=False), None])
+        service = Service(store, hook)
+        dropped: list[int] = []
+
+        async def publish(alert: Alert) -> bool:
+            return True
+
+        async def dead_letter(record: Record, error_type: str, message: str) -> None:
+            raise AssertionError(f"{error_type}: {message}")
+
+        async def replicate() -> None:
+            # Housekeeping's drop round lands while the batch waits on the changelog.
+            dropped.append(store.drop_articles(raised_before=NOW + timedelta(days=1)))
+
+        alerter = BatchAlerter(
+            Engine(load_rules(rules_file)),
+            store,
+            publish=publish,
+            deliverer=service.deliverer,
+            dead_letter=dead_letter,
+            now=lambda: NOW,
+            replicate=replicate,
+        )
+        article = enriched()
+        await alerter([_record(article, 0)])
+        await until(lambda: len(service.dead) == 1 and not service.deliverer.pending)
+        await alerter([_record(article, 1)])  # the replay: restored, then dropped again
+        assert dropped[-1] == 1
+        await until(lambda: hook.calls == 2 and not service.deliverer.pending)
+        (alert_id, again) = hook.sent
+        assert again == alert_id
+        record = store.get(alert_id, "hook")
+        assert record is not None and record.status is DeliveryStatus.DELIVERED
