@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
 
 import aiosmtplib
@@ -460,11 +461,21 @@ class SharedClients:
         return self._pools[key]
 
 
-def basic_auth(url: httpx.URL) -> str:
-    """The ``Authorization`` header for a URL's ``user:password@`` (what an httpx client
-    sends for it; the transport alone would drop it)."""
-    pair = f"{url.username}:{url.password}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
+class _Target(NamedTuple):
+    """A channel's URL, parsed once: the URL, the headers its ``user:password@`` asks for
+    (Basic authentication, as an httpx client sends; the transport alone drops them), and
+    its origin, all an error may show of it."""
+
+    url: httpx.URL
+    auth: dict[str, str]
+    origin: str
+
+    @classmethod
+    def of(cls, text: str) -> _Target:
+        url = httpx.URL(text)
+        pair = f"{url.username}:{url.password}".encode()
+        auth = {"Authorization": "Basic " + base64.b64encode(pair).decode()} if url.userinfo else {}
+        return cls(url, auth, f"{url.scheme}://{url.netloc.decode('ascii')}/…")
 
 
 def _bare(headers: httpx.Headers) -> list[tuple[str, str]]:
@@ -532,13 +543,16 @@ class HttpChannel:
         asks to wait (seconds) when it says so in its body."""
         return response.text[:200], None
 
+    @cached_property
+    def target(self) -> _Target:
+        return _Target.of(self.url)
+
     def redact(self, text: str) -> str:
         """An error's text without the URL's secrets: it may hold a password, a token in its
         path (Mattermost, Slack) or a signature in its query (Teams), so only its origin is
         shown (the channel's name says which it is)."""
-        url = httpx.URL(self.url)
-        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "") + "/…"
-        return text.replace(self.url, origin).replace(str(url), origin)
+        origin = self.target.origin
+        return text.replace(self.url, origin).replace(str(self.target.url), origin)
 
     async def send(
         self, alert: Alert, article: EnrichedArticle, *, redelivery: bool = False
@@ -552,10 +566,12 @@ class HttpChannel:
         now = utc_now()
         headers = self.headers(message_key, body, now, redelivery)
         request = httpx.Request(
-            "POST", self.url, content=body, headers=headers, extensions={"timeout": self.timeout}
+            "POST",
+            self.target.url,
+            content=body,
+            headers={**headers, **self.target.auth},
+            extensions={"timeout": self.timeout},
         )
-        if request.url.userinfo and "Authorization" not in request.headers:
-            request.headers["Authorization"] = basic_auth(request.url)
         try:
             answer = await self.transport.handle_async_request(request)
             try:
