@@ -21,15 +21,21 @@ from typing import Any
 PARTS = ("render", "replication", "alert-log")
 
 
+def parse_parts(text: str) -> list[str]:
+    """``render,alert-log`` as a list; ``ValueError`` names an unknown part."""
+    parts = [part for part in text.split(",") if part]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown parts {unknown}; known: {', '.join(PARTS)}")
+    return parts
+
+
 def take_out(parts: Sequence[str], patch: Callable[[Any, str, Any], None] = setattr) -> None:
     """Replace each part in ``parts`` (``patch`` is how: tests undo it afterwards)."""
     # Imported here: the benchmark itself imports this module's PARTS without the service.
     from schemas import Alert, EnrichedArticle
     from services.alerting import alert_log, channels, replication
 
-    unknown = set(parts) - set(PARTS)
-    if unknown:
-        raise SystemExit(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     if "render" in parts:
 
         def email_bytes(alert: Alert, article: EnrichedArticle, **_: Any) -> bytes:
@@ -59,7 +65,10 @@ def take_out(parts: Sequence[str], patch: Callable[[Any, str, Any], None] = seta
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    take_out([part for part in (args[0] if args else "").split(",") if part])
+    try:
+        take_out(parse_parts(args[0] if args else ""))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     from services.cli import app
 
     app(["run", "alerting"])

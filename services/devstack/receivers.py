@@ -148,8 +148,17 @@ class ReceivedRequest:
 
 
 # Decides the answer to each request from the requests received so far (itself included): a
-# status, or a status and a body.
-Responder = Callable[[list[ReceivedRequest], ReceivedRequest], int | tuple[int, bytes]]
+# status, or a status and a body, or those and more headers.
+Answer = int | tuple[int, bytes] | tuple[int, bytes, dict[str, str]]
+Responder = Callable[[list[ReceivedRequest], ReceivedRequest], Answer]
+
+
+def _answer(answer: Answer) -> tuple[int, bytes, dict[str, str]]:
+    if isinstance(answer, int):
+        return answer, b"", {}
+    if len(answer) == 2:
+        return answer[0], answer[1], {}
+    return answer
 
 
 def always(status: int) -> Responder:
@@ -199,10 +208,12 @@ class WebhookReceiver:
                 request = ReceivedRequest(self.path, dict(self.headers.items()), body, 0)
                 with receiver._lock:
                     answer = receiver.responder([*receiver.requests, request], request)
-                    status, body = answer if isinstance(answer, tuple) else (answer, b"")
+                    status, body, headers = _answer(answer)
                     request.status = status
                     receiver.requests.append(request)
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -173,35 +173,19 @@ async def test_a_webhook_url_with_credentials_sends_them_as_basic_auth() -> None
 async def test_an_answer_whose_body_cannot_be_decoded_still_counts_by_its_status(
     status: int, delivered: bool
 ) -> None:
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            f"HTTP/1.1 {status} Whatever\r\nContent-Encoding: gzip\r\nRetry-After: 7\r\n"
-            "Content-Length: 9\r\n\r\nnot gzip!".encode()
-        )
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    channel = _webhook(f"http://127.0.0.1:{port}/hook")
-    try:
-        if delivered:
-            assert await channel.send(_alert(), ARTICLE) == status
-        else:
-            with pytest.raises(AttemptFailed, match=f"HTTP {status}") as caught:
-                await channel.send(_alert(), ARTICLE)
-            assert caught.value.retry and caught.value.retry_after_s == 7
-    finally:
-        await channel.aclose()
-        server.close()
-        await server.wait_closed()
+    garbled = (status, b"not gzip!", {"Content-Encoding": "gzip", "Retry-After": "7"})
+    with WebhookReceiver(responder=lambda _seen, _request: garbled) as receiver:
+        channel = _webhook(receiver.url)
+        try:
+            if delivered:
+                assert await channel.send(_alert(), ARTICLE) == status
+            else:
+                with pytest.raises(AttemptFailed, match=f"HTTP {status}") as caught:
+                    await channel.send(_alert(), ARTICLE)
+                assert caught.value.retry and caught.value.retry_after_s == 7
+        finally:
+            await channel.aclose()
+    assert len(receiver.requests) == 1
 
 
 async def test_an_error_shows_the_urls_origin_not_its_secrets() -> None:

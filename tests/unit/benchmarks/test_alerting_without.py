@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from benchmarks.alerting_without import PARTS, take_out
+from benchmarks.alerting_without import PARTS, parse_parts, take_out
 from schemas import Alert
 from services.alerting import channels
 from services.alerting.alert_log import AlertLog
@@ -57,7 +57,9 @@ async def test_alert_log_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sent == []
 
 
-def test_an_unknown_part_is_refused() -> None:
-    with pytest.raises(SystemExit, match="unknown parts"):
-        take_out(["rendering"])
+def test_an_unknown_part_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown parts \['rendering'\]"):
+        parse_parts("render,rendering")
+    assert parse_parts("render,,alert-log") == ["render", "alert-log"]
+    assert parse_parts("") == []
     assert set(PARTS) == {"render", "replication", "alert-log"}
