@@ -3,6 +3,7 @@ and a delivery that failed is tried again, even after the alert's article was dr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,29 +36,43 @@ def _record(article: EnrichedArticle, offset: int) -> Record:
     )
 
 
+def _alerter(
+    store: AlertingState,
+    rules_file: Path,
+    service: Service,
+    replicate: Callable[[], Awaitable[None]] | None = None,
+) -> BatchAlerter:
+    """The batch handler over ``service``'s deliverer; nothing may be dead-lettered."""
+    rules_file.write_text(RULES, encoding="utf-8")
+
+    async def publish(alert: Alert) -> bool:
+        return True
+
+    async def dead_letter(record: Record, error_type: str, message: str) -> None:
+        raise AssertionError(f"{error_type}: {message}")
+
+    return BatchAlerter(
+        Engine(load_rules(rules_file)),
+        store,
+        publish=publish,
+        deliverer=service.deliverer,
+        dead_letter=dead_letter,
+        now=lambda: NOW,
+        replicate=replicate,
+    )
+
+
+def _refused_then_taken() -> ScriptedChannel:
+    return ScriptedChannel("hook", [AttemptFailed("HTTP 400: bad request", retry=False), None])
+
+
 async def test_a_replay_puts_back_a_dropped_article_and_retries_the_failed_delivery(
     tmp_path: Path,
 ) -> None:
-    rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text(RULES, encoding="utf-8")
     with AlertingState(tmp_path / "alerting.sqlite3") as store:
-        hook = ScriptedChannel("hook", [AttemptFailed("HTTP 400: bad request", retry=False), None])
+        hook = _refused_then_taken()
         service = Service(store, hook)
-
-        async def publish(alert: Alert) -> bool:
-            return True
-
-        async def dead_letter(record: Record, error_type: str, message: str) -> None:
-            raise AssertionError(f"{error_type}: {message}")
-
-        alerter = BatchAlerter(
-            Engine(load_rules(rules_file)),
-            store,
-            publish=publish,
-            deliverer=service.deliverer,
-            dead_letter=dead_letter,
-            now=lambda: NOW,
-        )
+        alerter = _alerter(store, tmp_path / "rules.yaml", service)
         article = enriched()
         await alerter([_record(article, 0)])
         await until(lambda: len(service.dead) == 1 and not service.deliverer.pending)
@@ -76,32 +91,16 @@ async def test_a_replay_puts_back_a_dropped_article_and_retries_the_failed_deliv
 async def test_a_drop_round_between_the_replay_and_its_retry_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    rules_file = tmp_path / "rules.yaml"
-    rules_file.write_text(RULES, encoding="utf-8")
     with AlertingState(tmp_path / "alerting.sqlite3") as store:
-        hook = ScriptedChannel("hook", [AttemptFailed("HTTP 400: bad request", retry=False), None])
+        hook = _refused_then_taken()
         service = Service(store, hook)
         dropped: list[int] = []
-
-        async def publish(alert: Alert) -> bool:
-            return True
-
-        async def dead_letter(record: Record, error_type: str, message: str) -> None:
-            raise AssertionError(f"{error_type}: {message}")
 
         async def replicate() -> None:
             # Housekeeping's drop round lands while the batch waits on the changelog.
             dropped.append(store.drop_articles(raised_before=NOW + timedelta(days=1)))
 
-        alerter = BatchAlerter(
-            Engine(load_rules(rules_file)),
-            store,
-            publish=publish,
-            deliverer=service.deliverer,
-            dead_letter=dead_letter,
-            now=lambda: NOW,
-            replicate=replicate,
-        )
+        alerter = _alerter(store, tmp_path / "rules.yaml", service, replicate)
         article = enriched()
         await alerter([_record(article, 0)])
         await until(lambda: len(service.dead) == 1 and not service.deliverer.pending)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import random
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 
 import httpx
@@ -349,16 +350,39 @@ def _feeds_yaml(*feeds: tuple[str, str, bool]) -> str:
     )
 
 
+@contextlib.asynccontextmanager
+async def reloading(
+    path: Path,
+    site: Site,
+    *,
+    every_s: float = 0.01,
+    answer: Callable[[httpx.Request], Coroutine[None, None, httpx.Response]] | None = None,
+) -> AsyncIterator[tuple[Harness, asyncio.Task[None]]]:
+    """``run_forever`` over the feeds file at ``path``, watched every ``every_s``; ``answer``
+    replaces the site's (to hold a poll in flight). Cancelled and closed at the end."""
+    feeds_file = WatchedFeedsFile(path, every_s)
+    harness = Harness(site, feeds_file.read())
+    if answer is not None:
+        await harness.client.aclose()
+        harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(answer))
+        harness.poller.client = harness.client
+    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
+    try:
+        yield harness, running
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await harness.close()
+
+
 async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
-    feeds_file = WatchedFeedsFile(path, every_s=0.01)
     site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
-    harness = Harness(site, feeds_file.read())
-    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
-    try:
+    async with reloading(path, site) as (harness, running):
         await until(lambda: len(site.requested(RSS_URL)) == 1)
         invalid, reloaded = _reloads("invalid"), _reloads("reloaded")
         # A feed added (the clock stands still: nothing else falls due).
@@ -382,11 +406,6 @@ async def test_a_changed_feeds_file_is_applied_and_a_broken_one_ignored(
         await until(lambda: len(site.requested(moved)) == 1)
         assert [f.name for f in harness.poller.feeds] == ["atom"]
         assert len(site.requested(RSS_URL)) == 1 and not running.done()
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await harness.close()
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("raqib-feed-")]
 
 
@@ -403,17 +422,11 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
             await gate.wait()
         return site(request)
 
-    feeds_file = WatchedFeedsFile(path, every_s=0.01)
-    harness = Harness(site, feeds_file.read())
+    async with reloading(path, site, answer=slow_rss) as (harness, running):
 
-    def from_rss() -> list[RawArticle]:
-        return [article for article in harness.published if article.feed == "rss"]
+        def from_rss() -> list[RawArticle]:
+            return [article for article in harness.published if article.feed == "rss"]
 
-    await harness.client.aclose()
-    harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(slow_rss))
-    harness.poller.client = harness.client
-    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
-    try:
         await asyncio.sleep(0.05)  # the rss poll is waiting for its answer
         # rss changed while its poll is in flight, atom added: atom does not wait for it.
         path.write_text(
@@ -451,11 +464,6 @@ async def test_a_reload_lets_a_poll_in_flight_finish_and_survives_a_bad_date(
         await until(lambda: "not valid; still polling" in caplog.text)
         assert not running.done()
         assert [f.name for f in harness.poller.feeds] == ["rss", "atom", "third"]
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await harness.close()
 
 
 async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
@@ -463,9 +471,7 @@ async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
 ) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(_feeds_yaml(("aaa", RSS_URL, True)), encoding="utf-8")
-    feeds_file = WatchedFeedsFile(path, every_s=0.01)
     site = Site({RSS_URL: rss_feed()})
-    harness = Harness(site, feeds_file.read())
     read = WatchedFeedsFile.read_if_changed
     failures = [OSError("stale file handle")]
 
@@ -475,8 +481,7 @@ async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
         return read(self)
 
     monkeypatch.setattr(WatchedFeedsFile, "read_if_changed", flaky)
-    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
-    try:
+    async with reloading(path, site) as (harness, running):
         await until(lambda: "feeds file reload failed" in caplog.text)
         # Same size, same modification time, another file in its place (an editor's save).
         before = path.stat()
@@ -487,11 +492,6 @@ async def test_a_failing_reload_is_logged_and_a_replaced_file_is_noticed(
         os.replace(replacement, path)
         await until(lambda: [f.name for f in harness.poller.feeds] == ["bbb"])
         assert not running.done()
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await harness.close()
 
 
 async def test_a_feed_changed_twice_during_one_poll_leaves_no_task_behind(tmp_path: Path) -> None:
@@ -504,13 +504,7 @@ async def test_a_feed_changed_twice_during_one_poll_leaves_no_task_behind(tmp_pa
         await gate.wait()  # never set: the first poll stays in flight
         return site(request)
 
-    feeds_file = WatchedFeedsFile(path, every_s=0.01)
-    harness = Harness(site, feeds_file.read())
-    await harness.client.aclose()
-    harness.client = HttpClient(SETTINGS, transport=httpx.MockTransport(held))
-    harness.poller.client = harness.client
-    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
-    try:
+    async with reloading(path, site, answer=held):
 
         async def change_to(url: str) -> None:
             target = _reloads("reloaded") + 1
@@ -521,11 +515,6 @@ async def test_a_feed_changed_twice_during_one_poll_leaves_no_task_behind(tmp_pa
         await change_to(RSS_URL + "?v=3")
         feed_tasks = [t for t in asyncio.all_tasks() if t.get_name() == "raqib-feed-rss"]
         assert len(feed_tasks) == 3  # the one polling, and two waiting their turn
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await harness.close()
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("raqib-feed-")]
 
 
@@ -552,17 +541,9 @@ async def test_a_feeds_file_gone_for_a_while_is_read_again_when_back(tmp_path: P
 async def test_a_reload_period_of_zero_reads_the_file_at_start_only(tmp_path: Path) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(_feeds_yaml(("rss", RSS_URL, True)), encoding="utf-8")
-    feeds_file = WatchedFeedsFile(path, every_s=0)
     site = Site({RSS_URL: rss_feed(), ATOM_URL: ATOM_FEED})
-    harness = Harness(site, feeds_file.read())
-    running = asyncio.create_task(harness.poller.run_forever(feeds_file))
-    try:
+    async with reloading(path, site, every_s=0) as (harness, _):
         await until(lambda: len(site.requested(RSS_URL)) == 1)
         path.write_text(_feeds_yaml(("atom", ATOM_URL, True)), encoding="utf-8")
         await asyncio.sleep(0.1)
         assert site.requested(ATOM_URL) == [] and [f.name for f in harness.poller.feeds] == ["rss"]
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await harness.close()
